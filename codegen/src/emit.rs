@@ -1,0 +1,351 @@
+//! Rust tokens for the generated crate: per table-direction a typed source row, a typed staged row,
+//! the conversion between them, the SQL, and the `TableCodec` impl the runtime drives.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::model::{Direction, Mode, Model, Side, SideName, StagedValue, Strategy, TableDirection};
+use crate::sql::{self, TableSqlText};
+use crate::types::PgType;
+
+/// A Rust identifier for a SQL name (raw identifier for keywords such as `type`).
+fn field(name: &str) -> Ident {
+    if syn::parse_str::<Ident>(name).is_ok() {
+        Ident::new(name, Span::call_site())
+    } else {
+        Ident::new_raw(name, Span::call_site())
+    }
+}
+
+fn camel(name: &str) -> String {
+    name.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn type_name(t: &TableDirection, suffix: &str) -> Ident {
+    let dir = match t.direction {
+        Direction::Forward => "Forward",
+        Direction::Reverse => "Reverse",
+    };
+    format_ident!("{}{}{}", camel(&t.table), dir, suffix)
+}
+
+fn static_name(t: &TableDirection) -> Ident {
+    format_ident!("{}_{}", t.table.to_ascii_uppercase(), t.direction.as_str().to_ascii_uppercase())
+}
+
+fn value_type(ty: &PgType, nullable: bool) -> TokenStream {
+    let inner = ty.rust_type();
+    if nullable {
+        quote!(::std::option::Option<#inner>)
+    } else {
+        inner
+    }
+}
+
+fn side_tokens(side: &Side) -> TokenStream {
+    let side_kind = match side.side {
+        SideName::Desktop => quote!(Side::Desktop),
+        SideName::Cloud => quote!(Side::Cloud),
+    };
+    let name = &side.name;
+    let columns = side.columns.iter().map(|c| {
+        let (n, canonical, declared, nullable) = (&c.name, c.ty.canonical(), &c.declared, c.nullable);
+        quote!(ColumnSpec { name: #n, sql_type: #canonical, declared_type: #declared, nullable: #nullable })
+    });
+    quote!(SideTable { side: #side_kind, name: #name, columns: &[#(#columns),*] })
+}
+
+/// A typed Rust expression for a manifest constant (already checked against the type).
+fn constant(ty: &PgType, value: &str) -> TokenStream {
+    match ty {
+        PgType::SmallInt | PgType::Integer | PgType::BigInt => {
+            let lit: TokenStream = value.parse().unwrap_or_else(|_| quote!(0));
+            let t = ty.rust_type();
+            quote!(#lit as #t)
+        }
+        PgType::Numeric { .. } => match value.parse::<rust_decimal::Decimal>() {
+            Ok(d) => {
+                let mantissa = proc_macro2::Literal::i128_unsuffixed(d.mantissa());
+                let scale = d.scale();
+                quote!(::rust_decimal::Decimal::from_i128_with_scale(#mantissa, #scale))
+            }
+            Err(_) => quote!(::rust_decimal::Decimal::ZERO),
+        },
+        PgType::Boolean => {
+            let b = value == "true";
+            quote!(#b)
+        }
+        PgType::Real | PgType::Double => {
+            let lit: TokenStream = value.parse().unwrap_or_else(|_| quote!(0.0));
+            let t = ty.rust_type();
+            quote!(#lit as #t)
+        }
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) => quote!(::std::string::String::from(#value)),
+        other => {
+            let t = other.rust_type();
+            quote!(#value.parse::<#t>().expect("constant checked when the manifest was compiled"))
+        }
+    }
+}
+
+fn table_direction(t: &TableDirection) -> TokenStream {
+    let source_ty = type_name(t, "Source");
+    let staged_ty = type_name(t, "Staged");
+    let codec_ty = type_name(t, "");
+    let spec_static = static_name(t);
+    let doc_source = format!(" A row of `{}` as read from the {}.", t.source.name, t.source.side.as_str());
+    let doc_staged = format!(" A row on its way into `{}` on the {}.", t.target.name, t.target.side.as_str());
+    let doc_codec = format!(
+        " `{}` {}: {} -> {}, {} mode, {}.",
+        t.table,
+        t.direction.as_str(),
+        t.source.name,
+        t.target.name,
+        match t.mode {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        },
+        strategy_str(t.strategy)
+    );
+
+    let source_fields = t.read.iter().map(|c| {
+        let f = field(&c.name);
+        let ty = value_type(&c.ty, c.nullable);
+        quote!(pub #f: #ty)
+    });
+    let decode_fields = t.read.iter().enumerate().map(|(i, c)| {
+        let f = field(&c.name);
+        quote!(#f: row.try_get(#i)?)
+    });
+    let mut staged_fields: Vec<TokenStream> = t
+        .staged
+        .iter()
+        .map(|s| {
+            let f = field(&s.name);
+            let ty = value_type(&s.ty, s.nullable);
+            quote!(pub #f: #ty)
+        })
+        .collect();
+    let mut convert_fields: Vec<TokenStream> = t
+        .staged
+        .iter()
+        .map(|s| {
+            let f = field(&s.name);
+            match &s.value {
+                StagedValue::Source { column, .. } => {
+                    let src = field(column);
+                    if t.tracking.as_deref() == Some(column.as_str()) {
+                        quote!(#f: source.#src.clone())
+                    } else {
+                        quote!(#f: source.#src)
+                    }
+                }
+                StagedValue::Constant(v) => {
+                    let c = constant(&s.ty, v);
+                    quote!(#f: #c)
+                }
+            }
+        })
+        .collect();
+    let mut values: Vec<TokenStream> = t
+        .staged
+        .iter()
+        .map(|s| {
+            let f = field(&s.name);
+            quote!(&staged.#f)
+        })
+        .collect();
+    if let Some(track) = &t.tracking {
+        let nullable = t.source.column(track).map(|c| c.nullable).unwrap_or(true);
+        let src = field(track);
+        staged_fields.push(quote!(
+            /// The source's tracking value, kept for newest-wins dedup and the watermark.
+            pub _track: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>
+        ));
+        convert_fields.push(if nullable { quote!(_track: source.#src) } else { quote!(_track: Some(source.#src)) });
+        values.push(quote!(&staged._track));
+    }
+
+    let TableSqlText { read_full, read_incremental, create_stage, copy_stage, dedup, checks, prepare, apply, describe_rejects } =
+        sql::table_sql(t);
+    let opt = |s: Option<String>| match s {
+        Some(s) => quote!(Some(#s)),
+        None => quote!(None),
+    };
+    let read_incremental = opt(read_incremental);
+    let dedup = opt(dedup);
+
+    let name = &t.table;
+    let direction = match t.direction {
+        Direction::Forward => quote!(Direction::Forward),
+        Direction::Reverse => quote!(Direction::Reverse),
+    };
+    let mode = match t.mode {
+        Mode::Full => quote!(Mode::Full),
+        Mode::Incremental => quote!(Mode::Incremental),
+    };
+    let strategy = match t.strategy {
+        Strategy::Upsert => quote!(Strategy::Upsert),
+        Strategy::ReplaceOrigin => quote!(Strategy::ReplaceOrigin),
+        Strategy::InsertOnly => quote!(Strategy::InsertOnly),
+    };
+    let source_side = side_tokens(&t.source);
+    let target_side = side_tokens(&t.target);
+    let key = &t.key;
+    let tracking = opt(t.tracking.clone());
+    let references = &t.depends_on;
+    let read_types = t.read.iter().map(|c| c.ty.wire_type());
+    let mut stage_types = vec![quote!(::pgbisync_runtime::wire::Type::INT8)];
+    stage_types.extend(t.staged.iter().map(|s| s.ty.wire_type()));
+    if t.tracking.is_some() {
+        stage_types.push(quote!(::pgbisync_runtime::wire::Type::TIMESTAMPTZ));
+    }
+    let line = t.line as u32;
+
+    quote! {
+        #[doc = #doc_source]
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #source_ty { #(#source_fields,)* }
+
+        #[doc = #doc_staged]
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #staged_ty { #(#staged_fields,)* }
+
+        #[doc = #doc_codec]
+        pub struct #codec_ty;
+
+        pub static #spec_static: TableSpec = TableSpec {
+            name: #name,
+            direction: #direction,
+            source: #source_side,
+            target: #target_side,
+            mode: #mode,
+            strategy: #strategy,
+            key: &[#(#key),*],
+            tracking: #tracking,
+            references: &[#(#references),*],
+            read_types: &[#(#read_types),*],
+            stage_types: &[#(#stage_types),*],
+            manifest_line: #line,
+            sql: TableSql {
+                read_full: #read_full,
+                read_incremental: #read_incremental,
+                create_stage: #create_stage,
+                copy_stage: #copy_stage,
+                dedup: #dedup,
+                checks: &[#(#checks),*],
+                prepare: &[#(#prepare),*],
+                apply: &[#(#apply),*],
+                describe_rejects: #describe_rejects,
+            },
+        };
+
+        impl TableCodec for #codec_ty {
+            type Source = #source_ty;
+            type Staged = #staged_ty;
+
+            fn spec() -> &'static TableSpec {
+                &#spec_static
+            }
+
+            fn decode(row: &BinaryCopyOutRow) -> Result<Self::Source, ::pgbisync_runtime::wire::Error> {
+                Ok(#source_ty { #(#decode_fields,)* })
+            }
+
+            fn convert(source: Self::Source) -> Self::Staged {
+                #staged_ty { #(#convert_fields,)* }
+            }
+
+            fn stage_values<'a>(staged: &'a Self::Staged, row_number: &'a i64) -> Vec<&'a (dyn ToSql + Sync)> {
+                vec![row_number, #(#values),*]
+            }
+        }
+    }
+}
+
+fn strategy_str(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Upsert => "upsert",
+        Strategy::ReplaceOrigin => "replace_origin",
+        Strategy::InsertOnly => "insert_only",
+    }
+}
+
+/// The whole generated file as formatted Rust.
+pub fn generate(model: &Model, manifest_display: &str) -> String {
+    let tables = model.directions.iter().map(table_direction);
+    let entries = model.directions.iter().map(|t| {
+        let codec = type_name(t, "");
+        quote!(&Compiled::<#codec>::NEW)
+    });
+    let s = &model.settings;
+    let (dk, ck) = (&s.desktop_url_env, &s.cloud_url_env);
+    let (fm, rm, fr, rr) = (&s.forward_metadata, &s.reverse_metadata, &s.forward_rejects, &s.reverse_rejects);
+    let (oc, od, ocl) = (&s.origin_column, &s.origin_desktop, &s.origin_cloud);
+    let tenant = match &s.tenant {
+        Some(t) => {
+            let (c, e) = (&t.column, &t.env);
+            quote!(Some(TenantSpec { column: #c, env: #e }))
+        }
+        None => quote!(None),
+    };
+    let lookback = s.lookback_seconds;
+    let schema = model.tables.iter().map(|t| {
+        let name = &t.name;
+        let desktop = sql::side_ddl(&t.desktop, &s.origin_column, &s.origin_desktop);
+        let cloud = sql::side_ddl(&t.cloud, &s.origin_column, &s.origin_desktop);
+        quote!(::pgbisync_runtime::program::TableSchema { name: #name, desktop_ddl: #desktop, cloud_ddl: #cloud })
+    });
+    let mut touch: Vec<String> = model
+        .tables
+        .iter()
+        .flat_map(|t| [t.desktop.touched.clone(), t.cloud.touched.clone()])
+        .flatten()
+        .map(|c| sql::touch_function(&c))
+        .collect();
+    touch.sort();
+    touch.dedup();
+
+    let file: syn::File = syn::parse_quote! {
+        use ::pgbisync_runtime::codec::{Compiled, CompiledTable, TableCodec};
+        use ::pgbisync_runtime::spec::*;
+        use ::pgbisync_runtime::wire::{BinaryCopyOutRow, ToSql};
+
+        /// Deployment-wide settings.
+        pub static MANIFEST: ManifestSpec = ManifestSpec {
+            path: #manifest_display,
+            desktop_url_env: #dk,
+            cloud_url_env: #ck,
+            forward_metadata: #fm,
+            reverse_metadata: #rm,
+            forward_rejects: #fr,
+            reverse_rejects: #rr,
+            origin_column: #oc,
+            origin_desktop: #od,
+            origin_cloud: #ocl,
+            tenant: #tenant,
+            lookback_seconds: #lookback,
+        };
+
+        #(#tables)*
+
+        /// Every table-direction in sync order: forward (parents first), then reverse.
+        pub static TABLES: &[&dyn CompiledTable] = &[#(#entries),*];
+
+        /// DDL shaped like each table on each side (for `demo` and the tests).
+        pub static SCHEMA: &[::pgbisync_runtime::program::TableSchema] = &[#(#schema),*];
+
+        /// Trigger functions the DDL's triggers call.
+        pub static SCHEMA_FUNCTIONS: &[&str] = &[#(#touch),*];
+    };
+    let header = format!(
+        "// @generated by pgbisync-codegen from {manifest_display}.\n// Do not edit: change the manifest and run `cargo build`.\n\n"
+    );
+    header + &prettyplease::unparse(&file)
+}

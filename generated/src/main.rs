@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(pgbisync_runtime::cli::main(&pgbisync_generated::program()));
+}

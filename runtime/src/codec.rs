@@ -1,0 +1,96 @@
+//! The seam between generated code and the engine: a generated table decodes its typed source row,
+//! converts it to the staged (target-shaped) row with the manifest's mapping rules, and hands the
+//! staged values to the COPY writer. The engine owns the streaming loop.
+
+use futures_util::future::BoxFuture;
+use futures_util::{pin_mut, TryStreamExt};
+use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCopyOutStream};
+use bytes::Bytes;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{CopyInSink, CopyOutStream};
+
+use crate::spec::TableSpec;
+
+/// Implemented by the generator for every table-direction.
+pub trait TableCodec: Send + Sync + 'static {
+    /// The typed row as read from the source.
+    type Source: Send;
+    /// The typed row as written to staging: target columns the source provides, plus the tracking value.
+    type Staged: Send + Sync;
+
+    fn spec() -> &'static TableSpec;
+
+    fn decode(row: &BinaryCopyOutRow) -> Result<Self::Source, tokio_postgres::Error>;
+
+    fn convert(source: Self::Source) -> Self::Staged;
+
+    /// The staged row's values in staging-column order, after the row number `_n`.
+    fn stage_values<'a>(staged: &'a Self::Staged, row_number: &'a i64) -> Vec<&'a (dyn ToSql + Sync)>;
+}
+
+/// What streaming one table's rows into staging did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TransferStats {
+    pub rows: u64,
+}
+
+/// The object-safe face of a compiled table, so the engine can hold all tables in one list.
+pub trait CompiledTable: Send + Sync {
+    fn spec(&self) -> &'static TableSpec;
+
+    /// Streams rows from the source COPY into the staging COPY, decoding and converting each one.
+    /// Memory stays bounded: one row is held at a time, and both sides apply backpressure.
+    fn transfer<'a>(
+        &'a self,
+        source: CopyOutStream,
+        target: CopyInSink<Bytes>,
+    ) -> BoxFuture<'a, Result<TransferStats, TransferError>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("reading row {row} from the source: {source}")]
+    Decode {
+        row: u64,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("streaming rows: {0}")]
+    Stream(#[source] tokio_postgres::Error),
+}
+
+/// The engine's implementation of [`CompiledTable`] for every generated codec.
+pub struct Compiled<C: TableCodec>(std::marker::PhantomData<fn() -> C>);
+
+impl<C: TableCodec> Compiled<C> {
+    pub const NEW: Self = Compiled(std::marker::PhantomData);
+}
+
+impl<C: TableCodec> CompiledTable for Compiled<C> {
+    fn spec(&self) -> &'static TableSpec {
+        C::spec()
+    }
+
+    fn transfer<'a>(
+        &'a self,
+        source: CopyOutStream,
+        target: CopyInSink<Bytes>,
+    ) -> BoxFuture<'a, Result<TransferStats, TransferError>> {
+        Box::pin(async move {
+            let spec = self.spec();
+            let rows = BinaryCopyOutStream::new(source, spec.read_types);
+            let writer = BinaryCopyInWriter::new(target, spec.stage_types);
+            pin_mut!(rows);
+            pin_mut!(writer);
+            let mut n: i64 = 0;
+            while let Some(row) = rows.try_next().await.map_err(TransferError::Stream)? {
+                n += 1;
+                let source = C::decode(&row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
+                let staged = C::convert(source);
+                writer.as_mut().write(&C::stage_values(&staged, &n)).await.map_err(TransferError::Stream)?;
+            }
+            writer.finish().await.map_err(TransferError::Stream)?;
+            Ok(TransferStats { rows: n as u64 })
+        })
+    }
+}

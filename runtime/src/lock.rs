@@ -1,0 +1,32 @@
+//! Two runs against the same databases never overlap: each run holds a session advisory lock on the
+//! desktop database (every run starts there) for its whole duration.
+
+use tokio_postgres::Client;
+
+/// The lock key: a hash of a fixed name, so every pgbisync build agrees on it.
+const KEY_SQL: &str = "hashtextextended('pgbisync run', 0)";
+
+pub enum Lock {
+    Held(Client),
+    /// Another session holds it; its pid when visible.
+    Busy { holder: Option<i32> },
+}
+
+/// Tries to take the run lock on a dedicated connection; dropping the returned client releases it.
+pub async fn acquire(client: Client) -> Result<Lock, tokio_postgres::Error> {
+    let got: bool = client.query_one(&format!("SELECT pg_try_advisory_lock({KEY_SQL})"), &[]).await?.get(0);
+    if got {
+        return Ok(Lock::Held(client));
+    }
+    let holder = client
+        .query_opt(
+            &format!(
+                "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
+                 AND ((l.classid::bigint << 32) | l.objid::bigint) = {KEY_SQL} LIMIT 1"
+            ),
+            &[],
+        )
+        .await?
+        .map(|r| r.get(0));
+    Ok(Lock::Busy { holder })
+}

@@ -1,0 +1,42 @@
+//! Everything the generated crate hands the runtime: the manifest's settings, the compiled tables in
+//! sync order, and DDL shaped like each table.
+
+use crate::codec::CompiledTable;
+use crate::spec::{Direction, ManifestSpec};
+
+/// DDL for one table on both sides, for `demo` and the tests.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSchema {
+    pub name: &'static str,
+    pub desktop_ddl: &'static str,
+    pub cloud_ddl: &'static str,
+}
+
+#[derive(Clone, Copy)]
+pub struct Program {
+    pub manifest: &'static ManifestSpec,
+    pub tables: &'static [&'static dyn CompiledTable],
+    pub schema: &'static [TableSchema],
+    pub schema_functions: &'static [&'static str],
+    pub generated_source: &'static str,
+}
+
+impl Program {
+    /// The tables of one direction, in sync order, optionally limited to the named ones.
+    pub fn tables(&self, direction: Direction, only: &[String]) -> Vec<&'static dyn CompiledTable> {
+        self.tables
+            .iter()
+            .copied()
+            .filter(|t| t.spec().direction == direction)
+            .filter(|t| only.is_empty() || only.iter().any(|n| t.spec().answers_to(n)))
+            .collect()
+    }
+
+    /// Names in `only` that match no table of the given directions.
+    pub fn unknown_tables<'a>(&self, directions: &[Direction], only: &'a [String]) -> Vec<&'a str> {
+        only.iter()
+            .filter(|n| !self.tables.iter().any(|t| directions.contains(&t.spec().direction) && t.spec().answers_to(n)))
+            .map(String::as_str)
+            .collect()
+    }
+}

@@ -1,0 +1,82 @@
+//! Compares the live tables with the manifest before anything is written, naming every difference.
+
+use std::collections::HashMap;
+
+use tokio_postgres::Client;
+
+use crate::spec::{SideTable, TableSpec};
+
+/// One way a live table differs from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Difference {
+    pub side: crate::spec::Side,
+    pub table: String,
+    pub column: Option<String>,
+    pub problem: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "{} table {}, column {}: {}", self.side, self.table, c, self.problem),
+            None => write!(f, "{} table {}: {}", self.side, self.table, self.problem),
+        }
+    }
+}
+
+/// Live columns of the named tables as `(table, column) -> (format_type, not null)`.
+pub async fn live_columns(
+    client: &Client,
+    tables: &[&str],
+) -> Result<HashMap<(String, String), (String, bool)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull \
+             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             WHERE c.relname = ANY($1) AND pg_catalog.pg_table_is_visible(c.oid) \
+             AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&tables],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3)))).collect())
+}
+
+/// Differences between one side of a table and the live columns. `is_source` adds the check that a
+/// column declared `not null` really is, since a NULL there could not be read into its typed field.
+pub fn compare(side: &SideTable, live: &HashMap<(String, String), (String, bool)>, is_source: bool) -> Vec<Difference> {
+    let diff = |column: Option<&str>, problem: String| Difference {
+        side: side.side,
+        table: side.name.to_string(),
+        column: column.map(str::to_string),
+        problem,
+    };
+    if !live.keys().any(|(t, _)| t == side.name) {
+        return vec![diff(None, "table does not exist".into())];
+    }
+    let mut out = Vec::new();
+    for c in side.columns {
+        match live.get(&(side.name.to_string(), c.name.to_string())) {
+            None => out.push(diff(Some(c.name), format!("column is missing (the manifest declares {})", c.declared_type))),
+            Some((ty, _)) if ty != c.sql_type => {
+                out.push(diff(Some(c.name), format!("column is {ty}, the manifest says {} ({})", c.declared_type, c.sql_type)))
+            }
+            Some((_, not_null)) if is_source && !c.nullable && !not_null => out.push(diff(
+                Some(c.name),
+                "column is nullable, the manifest says not null (a NULL could not be read); declare it nullable in the manifest".into(),
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// All differences of one table-direction, source side then target side.
+pub fn table_differences(
+    spec: &TableSpec,
+    source_live: &HashMap<(String, String), (String, bool)>,
+    target_live: &HashMap<(String, String), (String, bool)>,
+) -> Vec<Difference> {
+    let mut d = compare(&spec.source, source_live, true);
+    d.extend(compare(&spec.target, target_live, false));
+    d
+}

@@ -1,0 +1,235 @@
+//! The static description of one compiled table-direction. The generator emits one `TableSpec` per
+//! table and direction; everything the engine does to a table is driven by it.
+
+use tokio_postgres::types::Type;
+
+/// Which way rows travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// desktop -> cloud; progress kept in the cloud.
+    Forward,
+    /// cloud -> desktop; progress kept on the desktop.
+    Reverse,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::Forward, Direction::Reverse];
+
+    pub fn source(self) -> Side {
+        match self {
+            Direction::Forward => Side::Desktop,
+            Direction::Reverse => Side::Cloud,
+        }
+    }
+
+    pub fn target(self) -> Side {
+        match self {
+            Direction::Forward => Side::Cloud,
+            Direction::Reverse => Side::Desktop,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Forward => "forward",
+            Direction::Reverse => "reverse",
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One of the two databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Desktop,
+    Cloud,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Desktop => "desktop",
+            Side::Cloud => "cloud",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Read the complete source set every run.
+    Full,
+    /// Read rows changed since the watermark (see `watermark.rs`).
+    Incremental,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Insert new keys, update changed rows, never touch rows born on the receiving side.
+    Upsert,
+    /// Replace the sending side's rows (within the tenant scope) by the complete source set.
+    ReplaceOrigin,
+    /// Insert rows whose key is absent; leave existing rows alone.
+    InsertOnly,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Upsert => "upsert",
+            Strategy::ReplaceOrigin => "replace_origin",
+            Strategy::InsertOnly => "insert_only",
+        }
+    }
+}
+
+/// A column as the manifest declares it on one side.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    /// The type as `format_type()` prints it, used to compare with the live database.
+    pub sql_type: &'static str,
+    /// The type as written in the manifest, for messages.
+    pub declared_type: &'static str,
+    pub nullable: bool,
+}
+
+/// A table as the manifest declares it on one side.
+#[derive(Debug, Clone, Copy)]
+pub struct SideTable {
+    pub side: Side,
+    pub name: &'static str,
+    pub columns: &'static [ColumnSpec],
+}
+
+/// The SQL the generator wrote for one table-direction. Values never appear in it: they are bound
+/// parameters, COPY data, or settings read with `current_setting('pgbisync.*')` that the engine sets
+/// with bound parameters at the start of each transaction (COPY cannot take parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct TableSql {
+    /// `COPY (SELECT ...) TO STDOUT (FORMAT binary)` reading every row in scope.
+    pub read_full: &'static str,
+    /// The same, limited to rows at or after `pgbisync.since` (and rows with a NULL tracking value).
+    pub read_incremental: Option<&'static str>,
+    /// Creates the temporary staging table (dropped at commit).
+    pub create_stage: &'static str,
+    /// `COPY stage FROM STDIN (FORMAT binary)`.
+    pub copy_stage: &'static str,
+    /// Deletes all but the newest row of each key from staging; affected rows = dropped duplicates.
+    pub dedup: Option<&'static str>,
+    /// Each inserts `(_n, reason)` rows into `_pgbisync_rejected` for staged rows that cannot be applied.
+    pub checks: &'static [&'static str],
+    /// Statements run once before `apply` (replace_origin's delete of rows no longer in the source).
+    pub prepare: &'static [&'static str],
+    /// Set-based writes from staging, limited to staged rows `_n BETWEEN $1 AND $2`;
+    /// the sum of affected rows is the number of rows written.
+    pub apply: &'static [&'static str],
+    /// `(key, reason, row json, tracking value)` of every row set aside (`_pgbisync_set_aside` joined to `_pgbisync_rejected`).
+    pub describe_rejects: &'static str,
+}
+
+/// Everything the engine needs to sync one table in one direction.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    /// The table's name in the manifest, in `--table`, and in the metadata tables.
+    pub name: &'static str,
+    pub direction: Direction,
+    pub source: SideTable,
+    pub target: SideTable,
+    pub mode: Mode,
+    pub strategy: Strategy,
+    /// Key columns on the target (empty when the target has none or generates it).
+    pub key: &'static [&'static str],
+    /// Source column whose value tells when a row last changed.
+    pub tracking: Option<&'static str>,
+    /// Names of the tables (by `name`) this table references; they sync first.
+    pub references: &'static [&'static str],
+    /// Types of the columns `sql.read_*` produce, in order.
+    pub read_types: &'static [Type],
+    /// Types of the staging table's columns, in order (the first is the row number `_n`).
+    pub stage_types: &'static [Type],
+    /// Where the table is declared in the manifest, for messages.
+    pub manifest_line: u32,
+    pub sql: TableSql,
+}
+
+impl TableSpec {
+    /// True when `name` is this table's manifest name or its name on either side.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.source.name == name || self.target.name == name
+    }
+}
+
+/// Deployment-wide settings from the manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct ManifestSpec {
+    /// Path of the manifest the code was generated from, for messages.
+    pub path: &'static str,
+    pub desktop_url_env: &'static str,
+    pub cloud_url_env: &'static str,
+    pub forward_metadata: &'static str,
+    pub reverse_metadata: &'static str,
+    pub forward_rejects: &'static str,
+    pub reverse_rejects: &'static str,
+    pub origin_column: &'static str,
+    /// Origin value stamped on rows born on the desktop.
+    pub origin_desktop: &'static str,
+    /// Origin value of rows born in the cloud.
+    pub origin_cloud: &'static str,
+    pub tenant: Option<TenantSpec>,
+    /// Seconds subtracted from each incremental watermark as a safety margin.
+    pub lookback_seconds: u32,
+}
+
+impl ManifestSpec {
+    pub fn metadata_table(&self, direction: Direction) -> &'static str {
+        match direction {
+            Direction::Forward => self.forward_metadata,
+            Direction::Reverse => self.reverse_metadata,
+        }
+    }
+
+    pub fn rejects_table(&self, direction: Direction) -> &'static str {
+        match direction {
+            Direction::Forward => self.forward_rejects,
+            Direction::Reverse => self.reverse_rejects,
+        }
+    }
+
+    pub fn url_env(&self, side: Side) -> &'static str {
+        match side {
+            Side::Desktop => self.desktop_url_env,
+            Side::Cloud => self.cloud_url_env,
+        }
+    }
+}
+
+/// A tenant column that bounds every read and delete, its value taken from an environment variable.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantSpec {
+    pub column: &'static str,
+    pub env: &'static str,
+}
