@@ -3,13 +3,17 @@
 use std::path::PathBuf;
 
 fn main() {
-    let manifest = match std::env::var_os("PGBISYNC_MANIFEST") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../sync-schema.yaml"),
+    // PGBISYNC_MANIFEST builds another manifest (the tests use it to add a table to a copy).
+    let (manifest, display) = match std::env::var_os("PGBISYNC_MANIFEST") {
+        Some(path) => (PathBuf::from(&path), PathBuf::from(path).display().to_string()),
+        None => (
+            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../sync-schema.yaml"),
+            "sync-schema.yaml".to_string(),
+        ),
     };
     println!("cargo:rerun-if-changed={}", manifest.display());
     println!("cargo:rerun-if-env-changed=PGBISYNC_MANIFEST");
-    let code = match pgbisync_codegen::generate_file(&manifest) {
+    let code = match pgbisync_codegen::generate_file(&manifest, &display) {
         Ok(code) => code,
         Err(diagnostics) => {
             eprintln!("\n{diagnostics}\n");

@@ -28,8 +28,9 @@ pub fn generate_str(file: &str, text: &str) -> Result<String, Diagnostics> {
 }
 
 /// What `build.rs` calls: reads the manifest, validates it, and returns the generated source.
-pub fn generate_file(path: &Path) -> Result<String, Diagnostics> {
-    let display = path.display().to_string();
+/// `display` is how messages and the generated header name the file.
+pub fn generate_file(path: &Path, display: &str) -> Result<String, Diagnostics> {
+    let display = display.to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: display.clone(),

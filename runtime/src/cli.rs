@@ -146,7 +146,16 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 /// Runs the CLI; returns the process exit code.
 pub fn main(program: &Program) -> i32 {
-    let cli = match Cli::try_parse() {
+    main_with_args(program, std::env::args_os())
+}
+
+/// Runs the CLI with the given arguments (the first is the program name); returns the exit code.
+pub fn main_with_args<I, T>(program: &Program, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
@@ -305,7 +314,6 @@ pub async fn sync_once(
     json: bool,
     quiet: bool,
 ) -> Result<(i32, Vec<DirectionReport>), Failure> {
-    let tenant = config::tenant(program.manifest, None)?;
     let unknown = program.unknown_tables(directions, &args.tables);
     if !unknown.is_empty() {
         return Err(Failure {
@@ -334,7 +342,7 @@ pub async fn sync_once(
             &tables,
             args.full,
             args.dry_run,
-            tenant.clone(),
+            args.tenant.clone(),
             &mut print,
         )
         .await
@@ -360,11 +368,14 @@ pub struct SyncOptions {
     pub full: bool,
     pub tables: Vec<String>,
     pub dry_run: bool,
+    /// The tenant value when the manifest declares a tenant scope.
+    pub tenant: Option<String>,
 }
 
-impl From<&SyncArgs> for SyncOptions {
-    fn from(a: &SyncArgs) -> Self {
-        SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run }
+impl SyncOptions {
+    fn from_args(program: &Program, a: &SyncArgs) -> Result<Self, Failure> {
+        let tenant = config::tenant(program.manifest, None)?;
+        Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant })
     }
 }
 
@@ -409,17 +420,16 @@ fn summary(all: &[&TableReport], dry_run: bool) -> String {
 }
 
 async fn sync(program: &Program, cli: &Cli, directions: &[Direction], args: &SyncArgs) -> Result<i32, Failure> {
-    config::tenant(program.manifest, None)?;
+    let options = SyncOptions::from_args(program, args)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
-    Ok(sync_once(program, &mut connections, directions, &args.into(), cli.json, cli.quiet).await?.0)
+    Ok(sync_once(program, &mut connections, directions, &options, cli.json, cli.quiet).await?.0)
 }
 
 async fn run(program: &Program, cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
-    config::tenant(program.manifest, None)?;
+    let options = SyncOptions::from_args(program, &args.sync)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
-    let options: SyncOptions = (&args.sync).into();
     let both = [Direction::Forward, Direction::Reverse];
     let Some(every) = args.every else {
         return Ok(sync_once(program, &mut connections, &both, &options, cli.json, cli.quiet).await?.0);
