@@ -1,0 +1,171 @@
+//! Shared test support: two throwaway PostgreSQL servers shaped like a deployment (a desktop in
+//! Asia/Kolkata and a cloud in UTC), the compiled program, and ways to run pgbisync against them.
+
+#![allow(dead_code)]
+
+use std::sync::Once;
+
+use pgbisync_runtime::cli::{sync_once, SyncOptions};
+use pgbisync_runtime::cluster::{Cluster, ClusterOptions};
+use pgbisync_runtime::config::ConnectionUrl;
+use pgbisync_runtime::engine::{Connections, DirectionReport};
+use pgbisync_runtime::pipeline::{Status, TableReport};
+use pgbisync_runtime::program::Program;
+use pgbisync_runtime::sample::{self, SampleSize, SampleSummary};
+use pgbisync_runtime::spec::{Direction, Side};
+use tokio_postgres::{Client, NoTls};
+
+/// The tenant every test runs as (the shipped manifest scopes by org_id).
+pub const TENANT: &str = "1";
+
+static ENV: Once = Once::new();
+
+fn init_env() {
+    ENV.call_once(|| {
+        // Set once, before any test reads it, to the one value every test uses.
+        std::env::set_var("PGBISYNC_ORG_ID", TENANT);
+        let _ = tracing_subscriber_init();
+    });
+}
+
+fn tracing_subscriber_init() -> Option<()> {
+    None
+}
+
+pub struct Pair {
+    pub desktop: Cluster,
+    pub cloud: Cluster,
+    pub program: Program,
+}
+
+async fn start_cluster(name: &'static str, tz: &'static str) -> Cluster {
+    tokio::task::spawn_blocking(move || Cluster::start(ClusterOptions::new(name, tz)))
+        .await
+        .expect("cluster start task")
+        .unwrap_or_else(|e| panic!("starting the {name} PostgreSQL server: {e}"))
+}
+
+impl Pair {
+    /// Two servers with no tables at all.
+    pub async fn empty() -> Pair {
+        init_env();
+        let (desktop, cloud) = tokio::join!(start_cluster("desktop", "Asia/Kolkata"), start_cluster("cloud", "UTC"));
+        Pair { desktop, cloud, program: pgbisync_generated::program() }
+    }
+
+    /// Two servers with every manifest table created on both sides, empty.
+    pub async fn with_schema() -> Pair {
+        let pair = Pair::empty().await;
+        let (d, c) = (pair.desktop_client().await, pair.cloud_client().await);
+        sample::create_schema(&pair.program, &d, &c).await.expect("creating the manifest's tables");
+        pair
+    }
+
+    /// Two servers with the manifest's tables and sample data (duplicates, orphans, mobile rows).
+    pub async fn with_sample(size: SampleSize) -> (Pair, SampleSummary) {
+        let pair = Pair::with_schema().await;
+        let (d, c) = (pair.desktop_client().await, pair.cloud_client().await);
+        let summary = sample::load(&pair.program, &d, &c, size, Some(TENANT)).await.expect("loading sample data");
+        (pair, summary)
+    }
+
+    /// Uses another manifest's settings (e.g. a lookback of 0 seconds) with the same tables.
+    pub fn with_lookback(mut self, seconds: u32) -> Pair {
+        let mut manifest = *self.program.manifest;
+        manifest.lookback_seconds = seconds;
+        self.program.manifest = Box::leak(Box::new(manifest));
+        self
+    }
+
+    pub fn desktop_url(&self) -> String {
+        self.desktop.url("postgres")
+    }
+
+    pub fn cloud_url(&self) -> String {
+        self.cloud.url("postgres")
+    }
+
+    pub async fn desktop_client(&self) -> Client {
+        connect(&self.desktop_url()).await
+    }
+
+    pub async fn cloud_client(&self) -> Client {
+        connect(&self.cloud_url()).await
+    }
+
+    pub async fn connections(&self) -> Connections {
+        Connections::open(
+            ConnectionUrl::new(Side::Desktop, self.desktop_url()),
+            ConnectionUrl::new(Side::Cloud, self.cloud_url()),
+        )
+        .await
+        .expect("opening both connections")
+    }
+
+    /// Runs the given directions once through the engine, as `pgbisync forward/reverse/run` does.
+    pub async fn sync(&self, directions: &[Direction], options: SyncOptions) -> Vec<DirectionReport> {
+        let mut connections = self.connections().await;
+        let options = SyncOptions { tenant: Some(TENANT.to_string()), ..options };
+        match sync_once(&self.program, &mut connections, directions, &options, false, true).await {
+            Ok((_, reports)) => reports,
+            Err(f) => panic!("sync failed to run (exit {}): {}", f.code, f.message),
+        }
+    }
+
+    pub async fn forward(&self) -> Vec<TableReport> {
+        flatten(self.sync(&[Direction::Forward], SyncOptions::default()).await)
+    }
+
+    pub async fn reverse(&self) -> Vec<TableReport> {
+        flatten(self.sync(&[Direction::Reverse], SyncOptions::default()).await)
+    }
+
+    pub async fn forward_tables(&self, tables: &[&str]) -> Vec<TableReport> {
+        let options = SyncOptions { tables: tables.iter().map(|t| t.to_string()).collect(), ..SyncOptions::default() };
+        flatten(self.sync(&[Direction::Forward], options).await)
+    }
+
+    /// Runs the `pgbisync` command line in-process against this pair; returns its exit code.
+    pub async fn cli(&self, args: &[&str]) -> i32 {
+        let mut argv: Vec<String> = vec!["pgbisync".into(), "--desktop-url".into(), self.desktop_url(), "--cloud-url".into(), self.cloud_url()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let program = self.program;
+        tokio::task::spawn_blocking(move || pgbisync_runtime::cli::main_with_args(&program, argv))
+            .await
+            .expect("cli task")
+    }
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+pub fn flatten(reports: Vec<DirectionReport>) -> Vec<TableReport> {
+    reports.into_iter().flat_map(|r| r.tables).collect()
+}
+
+/// The report of one table, by name.
+pub fn report<'a>(reports: &'a [TableReport], table: &str) -> &'a TableReport {
+    reports.iter().find(|r| r.table == table).unwrap_or_else(|| panic!("no report for {table}: {reports:#?}"))
+}
+
+pub fn assert_status(r: &TableReport, status: Status) {
+    assert_eq!(r.status, status, "{} {}: {:?}", r.direction, r.table, r.error);
+}
+
+/// A single value from a query.
+pub async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql: &str) -> T {
+    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+pub async fn count(client: &Client, table_and_filter: &str) -> i64 {
+    scalar(client, &format!("SELECT count(*) FROM {table_and_filter}")).await
+}
+
+pub fn small_sample() -> SampleSize {
+    SampleSize { masters: 10, transactional: 50, mobile: 3 }
+}
