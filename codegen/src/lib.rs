@@ -17,7 +17,7 @@ pub use model::Model;
 
 /// Parses and validates manifest text; `file` names it in messages.
 pub fn load_str(file: &str, text: &str) -> Result<Model, Diagnostics> {
-    let manifest = yaml::parse(file, text).map_err(|d| Diagnostics(vec![d]))?;
+    let manifest = yaml::parse(file, text).map_err(|d| Diagnostics(vec![*d]))?;
     Model::build(file, &manifest)
 }
 

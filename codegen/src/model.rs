@@ -197,7 +197,7 @@ pub struct Model {
 
 impl Model {
     pub fn build(file: &str, manifest: &Manifest) -> Result<Model, Diagnostics> {
-        let mut b = Builder { file: file.to_string(), problems: Vec::new() };
+        let mut b = Builder { file: file.to_string(), problems: Vec::new(), declared: BTreeSet::new() };
         let model = b.model(manifest);
         if b.problems.is_empty() {
             Ok(model)
@@ -210,7 +210,13 @@ impl Model {
 struct Builder {
     file: String,
     problems: Vec<Diagnostic>,
+    /// Every table name the file declares, valid or not: a reference to a table with its own
+    /// error is not also an "unknown table".
+    declared: BTreeSet<String>,
 }
+
+/// Column names the staging table uses for itself.
+const RESERVED_COLUMNS: &[&str] = &["_n", "_track"];
 
 fn pos<T>(s: &Spanned<T>) -> Position {
     Position::of(s)
@@ -301,6 +307,7 @@ impl Builder {
         }
 
         self.check_cycles(&tables);
+        self.declared = m.tables.iter().map(|t| t.value.name.value.clone()).collect();
 
         let mut directions = Vec::new();
         for dir in [Direction::Forward, Direction::Reverse] {
@@ -338,6 +345,10 @@ impl Builder {
             self.error(pos(spec), Some(table), field, format!("`{name}` is not a valid column name"), "use lower-case letters, digits and `_`, starting with a letter or `_`");
             return None;
         }
+        if RESERVED_COLUMNS.contains(&name) || name.starts_with("_pgbisync") {
+            self.error(pos(spec), Some(table), field, format!("column name `{name}` is reserved for pgbisync's staging table"), "rename the column (names `_n`, `_track` and `_pgbisync*` are reserved)");
+            return None;
+        }
         let ty_text = ty_text.trim();
         let Some(ty) = PgType::parse(ty_text) else {
             self.error(
@@ -373,11 +384,14 @@ impl Builder {
 
         let mut desktop_cols = Vec::new();
         let mut cloud_cols = Vec::new();
-        let mut names_seen: HashMap<(SideName, String), ()> = HashMap::new();
-        let mut push = |b: &mut Builder, side: SideName, col: Column, at: Position, field: &str, list: &mut Vec<Column>| {
-            if names_seen.insert((side, col.name.clone()), ()).is_some() {
-                b.error(at, Some(&name), field, format!("column `{}` is declared twice on the {} side", col.name, side.as_str()), "remove one of the two declarations");
+        let mut names_seen: HashMap<(SideName, String), u64> = HashMap::new();
+        let mut push = |b: &mut Builder, side: SideName, col: Column, at: Position, field: &str, list: &mut Vec<Column>, report: bool| {
+            if let Some(first) = names_seen.get(&(side, col.name.clone())) {
+                if report {
+                    b.error(at, Some(&name), field, format!("column `{}` is declared twice on the {} side (first at line {first})", col.name, side.as_str()), "remove one of the two declarations");
+                }
             } else {
+                names_seen.insert((side, col.name.clone()), at.line);
                 list.push(col);
             }
         };
@@ -388,20 +402,21 @@ impl Builder {
                 if let Some(renamed) = renames.get(&col.name) {
                     cloud.name = renamed.clone();
                 }
-                push(self, SideName::Desktop, col, pos(c), &field, &mut desktop_cols);
-                push(self, SideName::Cloud, cloud, pos(c), &field, &mut cloud_cols);
+                push(self, SideName::Desktop, col, pos(c), &field, &mut desktop_cols, true);
+                // The same entry on the cloud side: a repeat was already reported for the desktop.
+                push(self, SideName::Cloud, cloud, pos(c), &field, &mut cloud_cols, false);
             }
         }
         for (i, c) in def.desktop_only.iter().enumerate() {
             let field = format!("desktop_only[{i}]");
             if let Some(col) = self.column(&name, &field, c) {
-                push(self, SideName::Desktop, col, pos(c), &field, &mut desktop_cols);
+                push(self, SideName::Desktop, col, pos(c), &field, &mut desktop_cols, true);
             }
         }
         for (i, c) in def.cloud_only.iter().enumerate() {
             let field = format!("cloud_only[{i}]");
             if let Some(col) = self.column(&name, &field, c) {
-                push(self, SideName::Cloud, col, pos(c), &field, &mut cloud_cols);
+                push(self, SideName::Cloud, col, pos(c), &field, &mut cloud_cols, true);
             }
         }
         for r in &def.renames {
@@ -427,10 +442,12 @@ impl Builder {
         let shared_key = def.key.as_ref();
         let desktop_key = def.desktop_key.as_ref().or(shared_key);
         let cloud_key_def = def.cloud_key.as_ref();
-        let desktop_key = self.key(&name, "desktop_key", desktop_key, &desktop_cols, |k| k.to_string());
+        let desktop_field = if def.desktop_key.is_some() { "desktop_key" } else { "key" };
+        let desktop_key = self.key(&name, desktop_field, desktop_key, &desktop_cols, |k| k.to_string(), true);
         let cloud_key = match cloud_key_def {
-            Some(k) => self.key(&name, "cloud_key", Some(k), &cloud_cols, |k| k.to_string()),
-            None => self.key(&name, "key", shared_key, &cloud_cols, |k| renames.get(k).cloned().unwrap_or_else(|| k.to_string())),
+            Some(k) => self.key(&name, "cloud_key", Some(k), &cloud_cols, |k| k.to_string(), true),
+            // The shared key was checked on the desktop side already (unless desktop_key replaced it).
+            None => self.key(&name, "key", shared_key, &cloud_cols, |k| renames.get(k).cloned().unwrap_or_else(|| k.to_string()), def.desktop_key.is_some()),
         };
         if self.problems.len() > before {
             return None;
@@ -465,12 +482,14 @@ impl Builder {
         key: Option<&Spanned<Vec<Spanned<String>>>>,
         columns: &[Column],
         side_name: impl Fn(&str) -> String,
+        report: bool,
     ) -> Vec<String> {
         let Some(key) = key else { return Vec::new() };
         let mut out = Vec::new();
         for k in &key.value {
             let col_name = side_name(&k.value);
             match columns.iter().find(|c| c.name == col_name) {
+                None | Some(Column { nullable: true, .. }) if !report => {}
                 None => self.error(
                     pos(k),
                     Some(table),
@@ -605,7 +624,12 @@ impl Builder {
                     None
                 }
                 Some(c) if c.ty != PgType::Timestamptz => {
-                    self.error(pos(t), Some(name), &format!("{prefix}.track"), format!("tracking column `{}` is {}, not timestamptz; a timestamp without time zone cannot be compared safely across servers", t.value, c.ty.canonical()), "track a timestamptz column");
+                    self.error(pos(t), Some(name), &format!("{prefix}.track"), format!(
+                        "tracking column `{}` is {}, not timestamptz{}",
+                        t.value,
+                        c.ty.canonical(),
+                        if c.ty == PgType::Timestamp { "; a timestamp without time zone cannot be compared safely across servers" } else { "" }
+                    ), "track a timestamptz column");
                     None
                 }
                 Some(c) => Some(c.name.clone()),
@@ -623,10 +647,15 @@ impl Builder {
         }
 
         // Skips.
+        // `skip` names shared columns as `columns:` does (desktop names); `skipped` holds source names.
         let mut skipped = BTreeSet::new();
         for s in &d.value.skip {
-            if shared.iter().any(|(src, _)| *src == s.value) {
-                skipped.insert(s.value.clone());
+            let desktop_to_source = |desktop: &str| match dir {
+                Direction::Forward => desktop.to_string(),
+                Direction::Reverse => to_target_cloud(def, desktop),
+            };
+            if def.columns.iter().any(|c| c.value.split_whitespace().next() == Some(s.value.as_str())) {
+                skipped.insert(desktop_to_source(&s.value));
             } else {
                 self.error(pos(s), Some(name), &format!("{prefix}.skip"), format!("`{}` is not a column both sides share", s.value), "skip a column listed under `columns:` (columns under desktop_only/cloud_only are never copied)");
             }
@@ -663,6 +692,9 @@ impl Builder {
             } else if let Some(l) = &s.value.lookup {
                 let l = &l.value;
                 let Some((other, _)) = tables.iter().find(|(t, _)| t.name == l.table.value) else {
+                    if self.declared.contains(&l.table.value) {
+                        continue;
+                    }
                     self.error(pos(&l.table), Some(name), &format!("{field}.lookup.table"), format!("lookup names unknown table `{}` (tables: {})", l.table.value, tables.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", ")), "name a table of the manifest");
                     continue;
                 };
@@ -672,7 +704,7 @@ impl Builder {
                 };
                 let mut ok = true;
                 for b in &l.by {
-                    let here = shared.iter().any(|(_, t)| *t == b.value) && !skipped.contains(&b.value);
+                    let here = shared.iter().any(|(src, t)| *t == b.value && !skipped.contains(src));
                     if !here || other_target.column(&b.value).is_none() {
                         self.error(pos(b), Some(name), &format!("{field}.lookup.by"), format!("lookup key `{}` must be a column copied into `{}` and a column of `{}` on the {} side", b.value, target.name, other_target.name, dir.target().as_str()), "name a column both tables have");
                         ok = false;
@@ -688,6 +720,11 @@ impl Builder {
                         ok = false;
                     }
                     Some(_) => {}
+                }
+                let by: Vec<&str> = l.by.iter().map(|b| b.value.as_str()).collect();
+                if ok && !l.by.is_empty() && other_target.key.iter().map(String::as_str).collect::<Vec<_>>() != by {
+                    self.error(pos(&l.table), Some(name), &format!("{field}.lookup.by"), format!("a lookup must match the whole key of `{}` on the {} side ({}), so it finds at most one row; `by` is [{}]", other_target.name, dir.target().as_str(), other_target.key.join(", "), by.join(", ")), "list the looked-up table's key columns in `by`");
+                    ok = false;
                 }
                 if l.by.is_empty() {
                     self.error(pos(&l.table), Some(name), &format!("{field}.lookup.by"), "a lookup needs at least one `by` column".into(), "list the columns to match, e.g. `by: [job_id]`");
@@ -771,7 +808,7 @@ impl Builder {
         for (i, r) in def.references.iter().enumerate() {
             let field = format!("references[{i}]");
             let Some((parent, _)) = tables.iter().find(|(t, _)| t.name == r.value.table.value) else {
-                if dir == Direction::Forward || def.forward.is_none() {
+                if (dir == Direction::Forward || def.forward.is_none()) && !self.declared.contains(&r.value.table.value) {
                     self.error(pos(&r.value.table), Some(name), &format!("{field}.table"), format!("reference to unknown table `{}` (tables: {})", r.value.table.value, tables.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", ")), "name a table of the manifest");
                 }
                 continue;
@@ -813,6 +850,8 @@ impl Builder {
         if self.problems.len() > before {
             return None;
         }
+        let mut seen_dep = BTreeSet::new();
+        depends_on.retain(|d| seen_dep.insert(d.clone()));
         Some(TableDirection {
             table: name.to_string(),
             direction: dir,

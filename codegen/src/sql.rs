@@ -129,8 +129,8 @@ fn dedup(t: &TableDirection) -> Option<String> {
     }
     order.push(format!("{} DESC", row_text("d", &data_columns(t))));
     Some(format!(
-        "DELETE FROM {STAGE} s USING (SELECT d.{n}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS rank FROM {STAGE} d) r \
-         WHERE s.{n} = r.{n} AND r.rank > 1",
+        "DELETE FROM {STAGE} s USING (SELECT d.{n}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS \"_pgbisync_rank\" FROM {STAGE} d) r \
+         WHERE s.{n} = r.{n} AND r.\"_pgbisync_rank\" > 1",
         n = ident("_n"),
         key = list(prefixed("d", t.key.iter().map(String::as_str))),
         order = order.join(", ")
@@ -143,9 +143,24 @@ fn checks(t: &TableDirection) -> Vec<String> {
     for s in &t.staged {
         if !s.target_nullable && s.nullable {
             out.push(format!(
-                "INSERT INTO {REJECTED} (\"_n\", reason) SELECT s.\"_n\", {reason} FROM {STAGE} s WHERE s.{col} IS NULL",
+                "INSERT INTO {REJECTED} (\"_n\", \"reason\") SELECT s.\"_n\", {reason} FROM {STAGE} s WHERE s.{col} IS NULL",
                 reason = literal(&format!("column {} is NULL, and {target} column {}.{} is NOT NULL", s.name, t.target.name, s.name)),
                 col = ident(&s.name)
+            ));
+        }
+    }
+    if t.strategy == Strategy::Upsert {
+        if let Some(tenant) = &t.tenant_target {
+            // The update is scoped to this tenant; a key another tenant holds would otherwise be
+            // neither updated nor inserted, silently.
+            out.push(format!(
+                "INSERT INTO {REJECTED} (\"_n\", \"reason\") SELECT s.\"_n\", {reason} FROM {STAGE} s \
+                 WHERE EXISTS (SELECT 1 FROM {target} t WHERE {matches} AND t.{col} IS DISTINCT FROM {value})",
+                reason = literal(&format!("the key is held by another tenant's row in {target} table {}", t.target.name)),
+                target = ident(&t.target.name),
+                matches = key_match(t),
+                col = ident(&tenant.name),
+                value = cast_setting("tenant", tenant),
             ));
         }
     }
@@ -163,7 +178,7 @@ fn checks(t: &TableDirection) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(" || ', ' || ");
         out.push(format!(
-            "INSERT INTO {REJECTED} (\"_n\", reason) SELECT s.\"_n\", {prefix} || {shown} || {suffix} FROM {STAGE} s \
+            "INSERT INTO {REJECTED} (\"_n\", \"reason\") SELECT s.\"_n\", {prefix} || {shown} || {suffix} FROM {STAGE} s \
              WHERE {present} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {matches})",
             prefix = literal(&format!("orphan: no {} row on the {target} with ", r.parent_table)),
             suffix = literal(&format!(" (parent {} not synced yet or missing)", r.parent)),
@@ -247,9 +262,9 @@ fn prepare(t: &TableDirection) -> Vec<String> {
     let row_id_t = if t.target.key.is_empty() { "t.ctid".to_string() } else { row_id.clone() };
     let owned = owned_filter(t);
     vec![format!(
-        "WITH src AS (SELECT m.r, row_number() OVER (PARTITION BY m.r) AS dup FROM (SELECT ROW({exprs})::text AS r FROM {STAGE} s) m), \
-         tgt AS (SELECT ({row_id_t}) AS id, {rt} AS r, row_number() OVER (PARTITION BY {rt}) AS dup FROM {target} t WHERE {owned}) \
-         DELETE FROM {target} t USING tgt WHERE ({row_id_t}) = tgt.id AND NOT EXISTS (SELECT 1 FROM src WHERE src.r = tgt.r AND src.dup = tgt.dup)",
+        "WITH src AS (SELECT m.\"_pgbisync_r\", row_number() OVER (PARTITION BY m.\"_pgbisync_r\") AS \"_pgbisync_dup\" FROM (SELECT ROW({exprs})::text AS \"_pgbisync_r\" FROM {STAGE} s) m), \
+         tgt AS (SELECT ({row_id_t}) AS \"_pgbisync_id\", {rt} AS \"_pgbisync_r\", row_number() OVER (PARTITION BY {rt}) AS \"_pgbisync_dup\" FROM {target} t WHERE {owned}) \
+         DELETE FROM {target} t USING tgt WHERE ({row_id_t}) = tgt.\"_pgbisync_id\" AND NOT EXISTS (SELECT 1 FROM src WHERE src.\"_pgbisync_r\" = tgt.\"_pgbisync_r\" AND src.\"_pgbisync_dup\" = tgt.\"_pgbisync_dup\")",
         exprs = list(exprs),
         rt = row_text("t", &cols),
         target = ident(&t.target.name),
@@ -317,11 +332,11 @@ fn apply(t: &TableDirection) -> Vec<String> {
             debug_assert_eq!(ordered_cols.len(), wcols.len());
             let named = cols.iter().zip(&exprs).map(|(c, e)| format!("{e} AS {}", ident(c)));
             vec![format!(
-                "WITH src AS (SELECT m.*, row_number() OVER (PARTITION BY m.r ORDER BY m.\"_n\") AS dup \
-                 FROM (SELECT s.\"_n\", {named}, ROW({exprs})::text AS r FROM {STAGE} s) m), \
-                 tgt AS (SELECT {rt} AS r, row_number() OVER (PARTITION BY {rt}) AS dup FROM {target} t WHERE {owned}) \
+                "WITH src AS (SELECT m.*, row_number() OVER (PARTITION BY m.\"_pgbisync_r\" ORDER BY m.\"_n\") AS \"_pgbisync_dup\" \
+                 FROM (SELECT s.\"_n\", {named}, ROW({exprs})::text AS \"_pgbisync_r\" FROM {STAGE} s) m), \
+                 tgt AS (SELECT {rt} AS \"_pgbisync_r\", row_number() OVER (PARTITION BY {rt}) AS \"_pgbisync_dup\" FROM {target} t WHERE {owned}) \
                  INSERT INTO {target} ({cols}) SELECT {values} FROM src WHERE src.\"_n\" BETWEEN $1 AND $2 \
-                 AND NOT EXISTS (SELECT 1 FROM tgt WHERE tgt.r = src.r AND tgt.dup = src.dup)",
+                 AND NOT EXISTS (SELECT 1 FROM tgt WHERE tgt.\"_pgbisync_r\" = src.\"_pgbisync_r\" AND tgt.\"_pgbisync_dup\" = src.\"_pgbisync_dup\")",
                 named = list(named),
                 exprs = list(exprs.clone()),
                 rt = row_text("t", &cols),
@@ -343,7 +358,7 @@ fn describe_rejects(t: &TableDirection) -> String {
     };
     let track = if t.tracking.is_some() { "s.\"_track\"".to_string() } else { "NULL::timestamptz".to_string() };
     format!(
-        "SELECT {key}, r.reason, row_to_json(s)::text, {track} FROM {SET_ASIDE} s JOIN {REJECTED} r ON r.\"_n\" = s.\"_n\""
+        "SELECT {key}, r.\"reason\", row_to_json(s)::text, {track} FROM {SET_ASIDE} s JOIN {REJECTED} r ON r.\"_n\" = s.\"_n\""
     )
 }
 
@@ -383,10 +398,10 @@ pub fn side_ddl(side: &Side, origin_column: &str, origin_default: &str) -> Strin
     let mut ddl = format!("CREATE TABLE {} ({});", ident(&side.name), list(cols));
     if let Some(touched) = &side.touched {
         ddl.push_str(&format!(
-            "\nCREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION pgbisync_touch_{}();",
+            "\nCREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {}();",
             ident(&format!("{}_touch", side.name)),
             ident(&side.name),
-            touched
+            ident(&format!("pgbisync_touch_{touched}"))
         ));
     }
     ddl
@@ -395,7 +410,8 @@ pub fn side_ddl(side: &Side, origin_column: &str, origin_default: &str) -> Strin
 /// The trigger function the DDL's triggers call, one per bookkeeping column name.
 pub fn touch_function(column: &str) -> String {
     format!(
-        "CREATE OR REPLACE FUNCTION pgbisync_touch_{column}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.{col} := now(); RETURN NEW; END $$;",
+        "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.{col} := now(); RETURN NEW; END $$;",
+        name = ident(&format!("pgbisync_touch_{column}")),
         col = ident(column)
     )
 }

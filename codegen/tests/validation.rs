@@ -251,7 +251,7 @@ fn unknown_key_in_a_tables_forward_section() {
 }
 
 #[test]
-#[ignore = "BUG: errors from the YAML reader name the field without its path from the table (`strategi`, not `forward.strategi`)"]
+
 fn unknown_key_names_its_table_and_path() {
     let text = base_with("      strategy: upsert\n", "      strategi: upsert\n");
     let errors = reject(&text);
@@ -298,7 +298,7 @@ fn duplicate_key_in_a_mapping() {
 }
 
 #[test]
-#[ignore = "BUG: a duplicate key is reported under field `(document)` with serde-saphyr's advice to set DuplicateKeyPolicy"]
+
 fn duplicate_key_names_the_key_without_library_advice() {
     let text = base_with(
         "      mode: full\n",
@@ -357,7 +357,7 @@ fn column_declared_twice() {
 }
 
 #[test]
-#[ignore = "BUG: a shared column declared twice is reported twice (once per side) at the same line"]
+
 fn column_declared_twice_is_reported_once() {
     let text = base_with(
         "      - qty integer\n",
@@ -374,7 +374,7 @@ fn column_declared_twice_is_reported_once() {
 }
 
 #[test]
-#[ignore = "BUG: columns named `_n`/`_track` are accepted; the stage table then has the column twice (and an incremental table's Staged struct two `_track` fields)"]
+
 fn column_names_reserved_by_the_stage_are_rejected() {
     for reserved in ["_n", "_track"] {
         let text = base_with(
@@ -435,7 +435,7 @@ fn nullable_key_column() {
 }
 
 #[test]
-#[ignore = "BUG: a problem with the shared `key:` is reported twice, once as `desktop_key` (a field the file does not have) and once as `key`"]
+
 fn shared_key_errors_are_reported_once_under_key() {
     for (key, message) in [
         ("idx", "is not a column of the table"),
@@ -620,7 +620,7 @@ fn skip_of_a_column_that_is_not_shared() {
 }
 
 #[test]
-#[ignore = "BUG: a reverse `skip:` of a renamed column rejects its desktop name with `is not a column both sides share`"]
+
 fn reverse_skip_of_a_renamed_column_takes_its_manifest_name() {
     // Everywhere else (key, references) shared columns go by their desktop name.
     let text = base_with(
@@ -755,7 +755,7 @@ fn references_that_form_a_cycle() {
 }
 
 #[test]
-#[ignore = "BUG: an error in a parent table makes its children report `reference to unknown table` for a table the file does declare"]
+
 fn an_error_in_a_parent_does_not_make_it_unknown_to_its_children() {
     let text = base_with("      - label text\n", "      - label txet\n");
     let errors = reject(&text);

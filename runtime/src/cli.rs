@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigError};
 use crate::connect::connect;
+pub use crate::engine::SyncOptions;
 use crate::engine::{run_direction, Connections, DirectionReport};
 use crate::lock::{self, Lock};
 use crate::pipeline::{Status, TableReport};
@@ -340,9 +341,7 @@ pub async fn sync_once(
             connections,
             *direction,
             &tables,
-            args.full,
-            args.dry_run,
-            args.tenant.clone(),
+            args,
             &mut print,
         )
         .await
@@ -362,21 +361,9 @@ pub async fn sync_once(
     Ok((code, reports))
 }
 
-/// The options of one sync pass.
-#[derive(Debug, Clone, Default)]
-pub struct SyncOptions {
-    pub full: bool,
-    pub tables: Vec<String>,
-    pub dry_run: bool,
-    /// The tenant value when the manifest declares a tenant scope.
-    pub tenant: Option<String>,
-}
-
-impl SyncOptions {
-    fn from_args(program: &Program, a: &SyncArgs) -> Result<Self, Failure> {
-        let tenant = config::tenant(program.manifest, None)?;
-        Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant })
-    }
+fn sync_options(program: &Program, a: &SyncArgs) -> Result<SyncOptions, Failure> {
+    let tenant = config::tenant(program.manifest, None)?;
+    Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant })
 }
 
 fn table_line(r: &TableReport) -> String {
@@ -420,14 +407,14 @@ fn summary(all: &[&TableReport], dry_run: bool) -> String {
 }
 
 async fn sync(program: &Program, cli: &Cli, directions: &[Direction], args: &SyncArgs) -> Result<i32, Failure> {
-    let options = SyncOptions::from_args(program, args)?;
+    let options = sync_options(program, args)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
     Ok(sync_once(program, &mut connections, directions, &options, cli.json, cli.quiet).await?.0)
 }
 
 async fn run(program: &Program, cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
-    let options = SyncOptions::from_args(program, &args.sync)?;
+    let options = sync_options(program, &args.sync)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
     let both = [Direction::Forward, Direction::Reverse];

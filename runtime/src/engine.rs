@@ -47,6 +47,16 @@ impl Connections {
     }
 }
 
+/// The options of one sync pass.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    pub full: bool,
+    pub tables: Vec<String>,
+    pub dry_run: bool,
+    /// The tenant value when the manifest declares a tenant scope.
+    pub tenant: Option<String>,
+}
+
 /// What a direction's run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DirectionReport {
@@ -74,9 +84,7 @@ pub async fn run_direction(
     connections: &mut Connections,
     direction: Direction,
     tables: &[&dyn CompiledTable],
-    full: bool,
-    dry_run: bool,
-    tenant: Option<String>,
+    sync: &SyncOptions,
     on_table: &mut dyn FnMut(&TableReport),
 ) -> Result<DirectionReport, EngineError> {
     let names: Vec<&str> = tables.iter().map(|t| t.spec().name).collect();
@@ -122,7 +130,8 @@ pub async fn run_direction(
         .await
         .map_err(|e| EngineError::Schema { side: target_side, message: crate::error::describe(&e) })?;
 
-    let options = RunOptions { full, dry_run, tenant, metadata: bootstrap.is_ready() };
+    let dry_run = sync.dry_run;
+    let options = RunOptions { full: sync.full, dry_run, tenant: sync.tenant.clone(), metadata: bootstrap.is_ready() };
     let mut reports = Vec::new();
     for table in tables {
         let spec = table.spec();

@@ -42,9 +42,13 @@ pub struct SampleSummary {
 }
 
 fn side_of(program: &Program, table: &str, desktop: bool) -> Option<&'static SideTable> {
-    program.tables.iter().map(|t| t.spec()).filter(|s| s.name == table).find_map(|s| {
+    program.tables.iter().map(|t| t.spec()).find(|s| s.name == table).map(|s| {
         let (d, c) = if s.direction == Direction::Forward { (&s.source, &s.target) } else { (&s.target, &s.source) };
-        Some(if desktop { d } else { c })
+        if desktop {
+            d
+        } else {
+            c
+        }
     })
 }
 
