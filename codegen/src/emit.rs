@@ -58,7 +58,11 @@ fn side_tokens(side: &Side) -> TokenStream {
         let (n, canonical, declared, nullable) = (&c.name, c.ty.canonical(), &c.declared, c.nullable);
         quote!(ColumnSpec { name: #n, sql_type: #canonical, declared_type: #declared, nullable: #nullable })
     });
-    quote!(SideTable { side: #side_kind, name: #name, columns: &[#(#columns),*] })
+    let touched = match &side.touched {
+        Some(t) => quote!(Some(#t)),
+        None => quote!(None),
+    };
+    quote!(SideTable { side: #side_kind, name: #name, columns: &[#(#columns),*], touched: #touched })
 }
 
 /// A typed Rust expression for a manifest constant (already checked against the type).

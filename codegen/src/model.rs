@@ -879,6 +879,19 @@ fn to_target_cloud(def: &manifest::Table, desktop: &str) -> String {
     def.renames.iter().find(|r| r.value.desktop.value == desktop).map(|r| r.value.cloud.value.clone()).unwrap_or_else(|| desktop.to_string())
 }
 
+impl TableDirection {
+    /// The source columns holding the target key's values.
+    pub fn key_source_columns(&self) -> Vec<String> {
+        self.key
+            .iter()
+            .map(|k| match self.staged.iter().find(|s| &s.name == k).map(|s| &s.value) {
+                Some(StagedValue::Source { column, .. }) => column.clone(),
+                _ => k.clone(),
+            })
+            .collect()
+    }
+}
+
 impl Computed {
     pub fn column(&self) -> &str {
         match self {

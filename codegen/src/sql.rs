@@ -85,11 +85,17 @@ fn read(t: &TableDirection, incremental: bool) -> String {
     if incremental {
         if let Some(track) = &t.tracking {
             // NULL tracking values are always read: a row the source never stamped is still a row.
-            filters.push(format!(
-                "({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)",
-                col = ident(track),
-                since = setting("since")
-            ));
+            let changed = format!("({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)", col = ident(track), since = setting("since"));
+            if t.dedup && !t.key.is_empty() {
+                // Newest-wins needs every source row of a key that changed, not only the changed
+                // one, or an older duplicate read alone would overwrite the newest.
+                let keys = list(t.key_source_columns().iter().map(|k| ident(k)));
+                let mut inner = vec![changed];
+                inner.extend(filters.iter().cloned());
+                filters.push(format!("({keys}) IN (SELECT {keys} FROM {} WHERE {})", ident(&t.source.name), inner.join(" AND ")));
+            } else {
+                filters.push(changed);
+            }
         }
     }
     let where_clause = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
@@ -357,8 +363,10 @@ fn describe_rejects(t: &TableDirection) -> String {
         format!("json_build_object({})::text", list(t.key.iter().map(|k| format!("{}, s.{}", literal(k), ident(k)))))
     };
     let track = if t.tracking.is_some() { "s.\"_track\"".to_string() } else { "NULL::timestamptz".to_string() };
+    // One row per row set aside, with all its reasons.
     format!(
-        "SELECT {key}, r.\"reason\", row_to_json(s)::text, {track} FROM {SET_ASIDE} s JOIN {REJECTED} r ON r.\"_n\" = s.\"_n\""
+        "SELECT {key}, (SELECT string_agg(r.\"reason\", '; ' ORDER BY r.\"reason\") FROM {REJECTED} r WHERE r.\"_n\" = s.\"_n\"), \
+         row_to_json(s)::text, {track} FROM {SET_ASIDE} s"
     )
 }
 

@@ -181,7 +181,7 @@ fn no_manifest_value_is_inlined_in_the_sql() {
         .iter()
         .flat_map(|t| t.staged.iter().map(|s| s.name.clone()))
         .collect();
-    labels.extend(["=", ", "].map(String::from));
+    labels.extend(["=", ", ", "; "].map(String::from));
     for (label, statement) in all_statements(&model) {
         let (literals, _) = split_literals(&statement);
         for lit in literals {

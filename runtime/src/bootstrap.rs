@@ -3,7 +3,7 @@
 //! The old system crashed on a fresh database until someone created these by hand; this is the fix,
 //! written once with the direction as a value.
 
-use tokio_postgres::Client;
+use tokio_postgres::GenericClient;
 
 use crate::error::{describe, is_permission_denied};
 use crate::sql::ident;
@@ -41,8 +41,8 @@ impl Bootstrap {
 
 /// Ensures the metadata of `direction` on the connected (target) side. Safe to run concurrently:
 /// the work happens in one transaction behind a transaction-scoped advisory lock.
-pub async fn ensure(
-    client: &mut Client,
+pub async fn ensure<C: GenericClient>(
+    client: &mut C,
     manifest: &ManifestSpec,
     direction: Direction,
     tables: &[&str],

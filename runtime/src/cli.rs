@@ -226,6 +226,7 @@ async fn dispatch(program: &Program, cli: Cli) -> i32 {
 }
 
 /// A command that could not run at all, with its exit code.
+#[derive(Debug)]
 pub struct Failure {
     pub code: i32,
     pub message: String,

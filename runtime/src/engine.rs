@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use crate::bootstrap::{self, Bootstrap};
 use crate::codec::CompiledTable;
@@ -11,7 +11,7 @@ use crate::config::ConnectionUrl;
 use crate::connect::{connect, ConnectError};
 use crate::pipeline::{sync_table, RunOptions, Status, TableReport};
 use crate::schema_check;
-use crate::spec::{Direction, ManifestSpec, Mode};
+use crate::spec::{Direction, ManifestSpec};
 
 /// The two open connections of a run, reopened when a transient failure closed one.
 pub struct Connections {
@@ -78,7 +78,9 @@ pub enum EngineError {
 
 const RETRIES: u32 = 3;
 
-/// Syncs `tables` (already filtered to this direction, in sync order).
+/// Syncs `tables` (already filtered to this direction, in sync order). A dry run does all of it
+/// inside one target transaction (so each table sees the rows staged before it, as a real run
+/// would) and rolls it back.
 pub async fn run_direction(
     manifest: &ManifestSpec,
     connections: &mut Connections,
@@ -87,9 +89,97 @@ pub async fn run_direction(
     sync: &SyncOptions,
     on_table: &mut dyn FnMut(&TableReport),
 ) -> Result<DirectionReport, EngineError> {
+    let target_side = direction.target();
+    let mut reports = Vec::new();
+    if sync.dry_run {
+        let (source, target) = connections.for_direction(direction);
+        let mut outer = target.transaction().await.map_err(|e| EngineError::Bootstrap {
+            direction,
+            side: target_side,
+            message: crate::error::describe(&e),
+        })?;
+        let prepared = prepare(manifest, source, &mut outer, direction, tables, sync).await?;
+        for table in tables {
+            let report = match prepared.differences(manifest, table.spec()) {
+                Some(failure) => failure,
+                None => sync_table(*table, manifest, source, &mut outer, &prepared.options)
+                    .await
+                    .unwrap_or_else(|e| failed(table.spec(), e.describe())),
+            };
+            on_table(&report);
+            reports.push(report);
+        }
+        let _ = outer.rollback().await;
+        return Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports });
+    }
+
+    let (source, target) = connections.for_direction(direction);
+    let prepared = prepare(manifest, source, target, direction, tables, sync).await?;
+    for table in tables {
+        let spec = table.spec();
+        let report = match prepared.differences(manifest, spec) {
+            Some(failure) => failure,
+            None => sync_with_retries(*table, manifest, connections, &prepared.options).await,
+        };
+        if report.status == Status::Failed && prepared.options.metadata {
+            let (_, target) = connections.for_direction(direction);
+            let record = crate::metadata::RunRecord { table: spec.name, watermark: None, rows: 0, status: "failed", error: report.error.as_deref() };
+            if let Err(e) = crate::metadata::record(target, manifest.metadata_table(direction), &record).await {
+                tracing::warn!(table = spec.name, error = %crate::error::describe(&e), "could not record the failure");
+            }
+        }
+        on_table(&report);
+        reports.push(report);
+    }
+    Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports })
+}
+
+/// What a direction needs before its first table: metadata in place, live schemas read.
+struct Prepared {
+    degraded: Option<String>,
+    options: RunOptions,
+    source_live: schema_check::LiveColumns,
+    target_live: schema_check::LiveColumns,
+}
+
+impl Prepared {
+    /// A failed report when the table's live columns differ from the manifest.
+    fn differences(&self, manifest: &ManifestSpec, spec: &crate::spec::TableSpec) -> Option<TableReport> {
+        let differences = schema_check::table_differences(spec, &self.source_live, &self.target_live);
+        if differences.is_empty() {
+            if spec.tracking.is_none() && spec.source.touched.is_none() {
+                tracing::info!(
+                    table = spec.name,
+                    direction = %spec.direction,
+                    "the {} table {} has no tracking column, so every run reads it in full",
+                    spec.source.side,
+                    spec.source.name
+                );
+            }
+            return None;
+        }
+        Some(failed(
+            spec,
+            format!(
+                "the live tables differ from the manifest ({} line {}), nothing written: {}",
+                manifest.path,
+                spec.manifest_line,
+                differences.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
+            ),
+        ))
+    }
+}
+
+async fn prepare<C: GenericClient>(
+    manifest: &ManifestSpec,
+    source: &Client,
+    target: &mut C,
+    direction: Direction,
+    tables: &[&dyn CompiledTable],
+    sync: &SyncOptions,
+) -> Result<Prepared, EngineError> {
     let names: Vec<&str> = tables.iter().map(|t| t.spec().name).collect();
     let target_side = direction.target();
-    let (source, target) = connections.for_direction(direction);
     let bootstrap = bootstrap::ensure(target, manifest, direction, &names).await.map_err(|e| EngineError::Bootstrap {
         direction,
         side: target_side,
@@ -118,10 +208,8 @@ pub async fn run_direction(
             None
         }
     };
-
     // Compare every selected table with the live databases before writing anything.
-    let mut source_tables: Vec<&str> = tables.iter().map(|t| t.spec().source.name).collect();
-    source_tables.dedup();
+    let source_tables: Vec<&str> = tables.iter().map(|t| t.spec().source.name).collect();
     let target_tables: Vec<&str> = tables.iter().map(|t| t.spec().target.name).collect();
     let source_live = schema_check::live_columns(source, &source_tables)
         .await
@@ -129,38 +217,8 @@ pub async fn run_direction(
     let target_live = schema_check::live_columns(target, &target_tables)
         .await
         .map_err(|e| EngineError::Schema { side: target_side, message: crate::error::describe(&e) })?;
-
-    let dry_run = sync.dry_run;
-    let options = RunOptions { full: sync.full, dry_run, tenant: sync.tenant.clone(), metadata: bootstrap.is_ready() };
-    let mut reports = Vec::new();
-    for table in tables {
-        let spec = table.spec();
-        let differences = schema_check::table_differences(spec, &source_live, &target_live);
-        let report = if !differences.is_empty() {
-            let message = format!(
-                "the live tables differ from the manifest ({} line {}), nothing written: {}",
-                manifest.path,
-                spec.manifest_line,
-                differences.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
-            );
-            failed(spec, message)
-        } else {
-            if spec.mode == Mode::Incremental && spec.tracking.is_none() {
-                tracing::info!(table = spec.name, "no tracking column: full mode");
-            }
-            sync_with_retries(*table, manifest, connections, &options).await
-        };
-        if report.status == Status::Failed && options.metadata && !dry_run {
-            let (_, target) = connections.for_direction(direction);
-            let record = crate::metadata::RunRecord { table: spec.name, watermark: None, rows: 0, status: "failed", error: report.error.as_deref() };
-            if let Err(e) = crate::metadata::record(target, manifest.metadata_table(direction), &record).await {
-                tracing::warn!(table = spec.name, error = %crate::error::describe(&e), "could not record the failure");
-            }
-        }
-        on_table(&report);
-        reports.push(report);
-    }
-    Ok(DirectionReport { direction, degraded, tables: reports })
+    let options = RunOptions { full: sync.full, tenant: sync.tenant.clone(), metadata: bootstrap.is_ready() };
+    Ok(Prepared { degraded, options, source_live, target_live })
 }
 
 async fn sync_with_retries(

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, IsolationLevel, Transaction};
+use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
 use crate::codec::CompiledTable;
 use crate::error::{describe, is_row_error};
@@ -18,8 +18,6 @@ use crate::watermark::{self, Horizon};
 pub struct RunOptions {
     /// Read every table completely, whatever its watermark.
     pub full: bool,
-    /// Do everything, then roll the target back.
-    pub dry_run: bool,
     pub tenant: Option<String>,
     /// False when the bootstrap could not create the metadata: full reads, nothing recorded.
     pub metadata: bool,
@@ -111,11 +109,11 @@ async fn set_settings(
 }
 
 /// Syncs one table. `source` and `target` are the two sides for the table's direction.
-pub async fn sync_table(
+pub async fn sync_table<C: GenericClient>(
     table: &dyn CompiledTable,
     manifest: &ManifestSpec,
     source: &mut Client,
-    target: &mut Client,
+    target: &mut C,
     options: &RunOptions,
 ) -> Result<TableReport, PipelineError> {
     let spec = table.spec();
@@ -166,7 +164,7 @@ pub async fn sync_table(
     }
     let written = apply(&tx, spec).await?;
 
-    let rejected: i64 = tx.query_one("SELECT count(*) FROM \"_pgbisync_rejected\"", &[]).await?.get(0);
+    let rejected: i64 = tx.query_one("SELECT count(DISTINCT \"_n\") FROM \"_pgbisync_rejected\"", &[]).await?.get(0);
     let reject_samples: Vec<(String, String)> = tx
         .query(&format!("SELECT x.k, x.reason FROM ({}) AS x(k, reason, d, t) ORDER BY x.k LIMIT 5", spec.sql.describe_rejects), &[])
         .await?
@@ -199,11 +197,9 @@ pub async fn sync_table(
         )
         .await?;
     }
-    if options.dry_run {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-    }
+    // Dropped explicitly: inside a dry run's outer transaction, ON COMMIT DROP would wait for the end.
+    tx.batch_execute("DROP TABLE \"_pgbisync_stage\", \"_pgbisync_rejected\", \"_pgbisync_set_aside\"").await?;
+    tx.commit().await?;
 
     Ok(TableReport {
         table: spec.name.to_string(),

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use tokio_postgres::Client;
+use tokio_postgres::GenericClient;
 
 use crate::spec::{SideTable, TableSpec};
 
@@ -24,11 +24,11 @@ impl std::fmt::Display for Difference {
     }
 }
 
-/// Live columns of the named tables as `(table, column) -> (format_type, not null)`.
-pub async fn live_columns(
-    client: &Client,
-    tables: &[&str],
-) -> Result<HashMap<(String, String), (String, bool)>, tokio_postgres::Error> {
+/// Live columns of tables as `(table, column) -> (format_type, not null)`.
+pub type LiveColumns = HashMap<(String, String), (String, bool)>;
+
+/// Reads the live columns of the named tables (as the connection's search path resolves them).
+pub async fn live_columns<C: GenericClient>(client: &C, tables: &[&str]) -> Result<LiveColumns, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull \
@@ -43,7 +43,7 @@ pub async fn live_columns(
 
 /// Differences between one side of a table and the live columns. `is_source` adds the check that a
 /// column declared `not null` really is, since a NULL there could not be read into its typed field.
-pub fn compare(side: &SideTable, live: &HashMap<(String, String), (String, bool)>, is_source: bool) -> Vec<Difference> {
+pub fn compare(side: &SideTable, live: &LiveColumns, is_source: bool) -> Vec<Difference> {
     let diff = |column: Option<&str>, problem: String| Difference {
         side: side.side,
         table: side.name.to_string(),
@@ -73,8 +73,8 @@ pub fn compare(side: &SideTable, live: &HashMap<(String, String), (String, bool)
 /// All differences of one table-direction, source side then target side.
 pub fn table_differences(
     spec: &TableSpec,
-    source_live: &HashMap<(String, String), (String, bool)>,
-    target_live: &HashMap<(String, String), (String, bool)>,
+    source_live: &LiveColumns,
+    target_live: &LiveColumns,
 ) -> Vec<Difference> {
     let mut d = compare(&spec.source, source_live, true);
     d.extend(compare(&spec.target, target_live, false));

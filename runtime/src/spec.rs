@@ -123,6 +123,8 @@ pub struct SideTable {
     pub side: Side,
     pub name: &'static str,
     pub columns: &'static [ColumnSpec],
+    /// The column this side keeps current on every update (`updated_at`), when it has one.
+    pub touched: Option<&'static str>,
 }
 
 /// The SQL the generator wrote for one table-direction. Values never appear in it: they are bound
