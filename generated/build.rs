@@ -7,7 +7,8 @@ fn main() {
     let (manifest, display) = match std::env::var_os("PGBISYNC_MANIFEST") {
         Some(path) => (PathBuf::from(&path), PathBuf::from(path).display().to_string()),
         None => (
-            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../sync-schema.yaml"),
+            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+                .join("../sync-schema.yaml"),
             "sync-schema.yaml".to_string(),
         ),
     };

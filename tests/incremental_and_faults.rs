@@ -25,10 +25,7 @@ use tokio_postgres::Client;
 
 /// Runs SQL (several statements allowed), panicking with the server's message.
 async fn exec(client: &Client, sql: &str) {
-    client
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::error::describe(&e)));
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::error::describe(&e)));
 }
 
 /// The tenant's firm, which every tenant-scoped row references.
@@ -36,9 +33,7 @@ const FIRM: &str = "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one
 
 /// A desktop (or cloud) jobshead row of the tenant, without a location (no locmaster needed).
 fn job(job_id: i64, work_desc: &str) -> String {
-    format!(
-        "INSERT INTO jobshead (org_id, job_id, client_id, work_desc) VALUES (1, {job_id}, 10, '{work_desc}')"
-    )
+    format!("INSERT INTO jobshead (org_id, job_id, client_id, work_desc) VALUES (1, {job_id}, 10, '{work_desc}')")
 }
 
 async fn timestamp(client: &Client, sql: &str) -> DateTime<Utc> {
@@ -46,25 +41,17 @@ async fn timestamp(client: &Client, sql: &str) -> DateTime<Utc> {
 }
 
 async fn forward_watermark(cloud: &Client, table: &str) -> DateTime<Utc> {
-    timestamp(
-        cloud,
-        &format!("SELECT last_sync_timestamp FROM _sync_metadata WHERE table_name = '{table}'"),
-    )
-    .await
+    timestamp(cloud, &format!("SELECT last_sync_timestamp FROM _sync_metadata WHERE table_name = '{table}'")).await
 }
 
 async fn relation_exists(client: &Client, name: &str) -> bool {
-    scalar::<Option<String>>(client, &format!("SELECT to_regclass('{name}')::text"))
-        .await
-        .is_some()
+    scalar::<Option<String>>(client, &format!("SELECT to_regclass('{name}')::text")).await.is_some()
 }
 
 /// Runs the command line in-process with exactly these arguments (the first is the program name).
 async fn cli_args(pair: &Pair, argv: Vec<String>) -> i32 {
     let program = pair.program;
-    tokio::task::spawn_blocking(move || pgbisync_runtime::cli::main_with_args(&program, argv))
-        .await
-        .expect("cli task")
+    tokio::task::spawn_blocking(move || pgbisync_runtime::cli::main_with_args(&program, argv)).await.expect("cli task")
 }
 
 /// Runs one forward pass through the engine with the given cloud URL (instead of the pair's).
@@ -75,20 +62,8 @@ async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> (i32, Vec<Direc
     )
     .await
     .expect("opening both connections");
-    let options = SyncOptions {
-        tenant: Some(TENANT.to_string()),
-        ..SyncOptions::default()
-    };
-    match sync_once(
-        &pair.program,
-        &mut connections,
-        &[Direction::Forward],
-        &options,
-        false,
-        true,
-    )
-    .await
-    {
+    let options = SyncOptions { tenant: Some(TENANT.to_string()), ..SyncOptions::default() };
+    match sync_once(&pair.program, &mut connections, &[Direction::Forward], &options, false, true).await {
         Ok(result) => result,
         Err(f) => panic!("sync failed to run (exit {}): {}", f.code, f.message),
     }
@@ -98,10 +73,8 @@ async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> (i32, Vec<Direc
 /// `CARGO_BIN_EXE_pgbisync` exists only for the generated package's own tests, so locate it.
 fn pgbisync_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test executable lives in target/<profile>/deps");
+    let profile_dir =
+        exe.parent().and_then(|deps| deps.parent()).expect("the test executable lives in target/<profile>/deps");
     let bin = profile_dir.join(format!("pgbisync{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
@@ -159,10 +132,7 @@ async fn orphan_rows_are_set_aside_then_synced_once_their_parent_arrives() {
     assert_eq!(r.rejected, 1, "{r:#?}");
     assert_eq!(count(&cloud, "reminder").await, 0, "the orphan reminder must not reach the cloud");
     let rejects = cloud
-        .query(
-            "SELECT row_key, reason FROM _sync_rejects WHERE table_name = 'reminder'",
-            &[],
-        )
+        .query("SELECT row_key, reason FROM _sync_rejects WHERE table_name = 'reminder'", &[])
         .await
         .expect("reading _sync_rejects");
     assert_eq!(rejects.len(), 1, "one recorded reject for reminder");
@@ -175,11 +145,7 @@ async fn orphan_rows_are_set_aside_then_synced_once_their_parent_arrives() {
     );
 
     // The parent arrives; the reminder itself is not touched, so its updated_at stays a day old.
-    exec(
-        &desktop,
-        "INSERT INTO mbstaff (org_id, staff_id, name) VALUES (1, 77, 'Asha')",
-    )
-    .await;
+    exec(&desktop, "INSERT INTO mbstaff (org_id, staff_id, name) VALUES (1, 77, 'Asha')").await;
     let second = pair.forward().await;
     let r = report(&second, "reminder");
     assert_status(r, Status::Ok);
@@ -187,10 +153,7 @@ async fn orphan_rows_are_set_aside_then_synced_once_their_parent_arrives() {
     assert_eq!(r.rows_written, 1, "{r:#?}");
     assert_eq!(count(&cloud, "reminder WHERE rem_id = 501 AND staff_id = 77").await, 1);
     assert_eq!(count(&cloud, "_sync_rejects WHERE table_name = 'reminder'").await, 0);
-    assert_eq!(
-        scalar::<String>(&cloud, "SELECT status FROM _sync_metadata WHERE table_name = 'reminder'").await,
-        "ok"
-    );
+    assert_eq!(scalar::<String>(&cloud, "SELECT status FROM _sync_metadata WHERE table_name = 'reminder'").await, "ok");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -262,11 +225,7 @@ async fn twenty_thousand_rows_with_one_timestamp_all_arrive_and_are_not_read_aga
     assert_eq!((r.rows_read, r.rows_written), (20_000, 20_000), "{r:#?}");
     assert_eq!(count(&cloud, "jobshead").await, 20_000);
 
-    exec(
-        &desktop,
-        "UPDATE jobshead SET work_desc = 'changed ' || job_id WHERE job_id <= 10",
-    )
-    .await;
+    exec(&desktop, "UPDATE jobshead SET work_desc = 'changed ' || job_id WHERE job_id <= 10").await;
     let second = pair.forward().await;
     let r = report(&second, "jobshead");
     assert_status(r, Status::Ok);
@@ -313,14 +272,8 @@ async fn rows_with_a_null_tracking_value_are_copied_on_every_incremental_run() {
     assert_status(r, Status::Ok);
     assert_eq!(r.mode, "incremental");
     assert_eq!(r.rows_written, 1, "{r:#?}");
-    assert_eq!(
-        count(&cloud, "jobshead WHERE job_id = 1 AND work_desc = 'still no timestamp'").await,
-        1
-    );
-    assert_eq!(
-        scalar::<String>(&cloud, "SELECT status FROM _sync_metadata WHERE table_name = 'jobshead'").await,
-        "ok"
-    );
+    assert_eq!(count(&cloud, "jobshead WHERE job_id = 1 AND work_desc = 'still no timestamp'").await, 1);
+    assert_eq!(scalar::<String>(&cloud, "SELECT status FROM _sync_metadata WHERE table_name = 'jobshead'").await, "ok");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -350,10 +303,7 @@ async fn an_old_metadata_table_is_upgraded_in_place_keeping_its_watermark() {
     let reports = pair.forward().await;
 
     let columns: Vec<String> = cloud
-        .query(
-            "SELECT column_name::text FROM information_schema.columns WHERE table_name = '_sync_metadata'",
-            &[],
-        )
+        .query("SELECT column_name::text FROM information_schema.columns WHERE table_name = '_sync_metadata'", &[])
         .await
         .expect("reading the metadata columns")
         .iter()
@@ -365,11 +315,7 @@ async fn an_old_metadata_table_is_upgraded_in_place_keeping_its_watermark() {
     let r = report(&reports, "jobshead");
     assert_status(r, Status::Ok);
     assert_eq!(r.mode, "incremental");
-    assert_eq!(
-        r.watermark_from,
-        Some("2021-01-01T00:00:00Z".parse().unwrap()),
-        "the old watermark was read"
-    );
+    assert_eq!(r.watermark_from, Some("2021-01-01T00:00:00Z".parse().unwrap()), "the old watermark was read");
     assert_eq!(r.rows_read, 1, "only the row newer than the old watermark is read: {r:#?}");
     assert_eq!(count(&cloud, "jobshead").await, 1);
     assert_eq!(count(&cloud, "jobshead WHERE job_id = 3").await, 1);
@@ -381,10 +327,7 @@ async fn an_old_metadata_table_is_upgraded_in_place_keeping_its_watermark() {
         14,
         "the other 14 tables were seeded"
     );
-    assert_eq!(
-        count(&cloud, "_sync_metadata WHERE status = 'ok' AND last_run_at IS NOT NULL").await,
-        15
-    );
+    assert_eq!(count(&cloud, "_sync_metadata WHERE status = 'ok' AND last_run_at IS NOT NULL").await, 15);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -408,17 +351,10 @@ async fn without_create_permission_every_table_runs_in_full_mode_with_one_warnin
     let syncer_url = format!("postgresql://syncer@127.0.0.1:{}/postgres", pair.cloud.port());
 
     // Through the command line: it runs and exits 0 or 1, never a usage or connection error.
-    let argv: Vec<String> = [
-        "pgbisync",
-        "--desktop-url",
-        &pair.desktop_url(),
-        "--cloud-url",
-        &syncer_url,
-        "forward",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let argv: Vec<String> = ["pgbisync", "--desktop-url", &pair.desktop_url(), "--cloud-url", &syncer_url, "forward"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let code = cli_args(&pair, argv).await;
     assert!(code == 0 || code == 1, "exit code {code}");
     assert_eq!(count(&cloud, "jobshead").await, 2, "rows arrived");
@@ -448,19 +384,10 @@ async fn without_create_permission_every_table_runs_in_full_mode_with_one_warnin
     }
 
     // What the operator sees: the warning is printed once for the run, not once per table.
-    let (code, _stdout, stderr) = run_binary(&[
-        "--desktop-url",
-        &pair.desktop_url(),
-        "--cloud-url",
-        &syncer_url,
-        "forward",
-    ])
-    .await;
+    let (code, _stdout, stderr) =
+        run_binary(&["--desktop-url", &pair.desktop_url(), "--cloud-url", &syncer_url, "forward"]).await;
     assert!(code == 0 || code == 1, "exit code {code}; stderr:\n{stderr}");
-    let warnings = stderr
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("full mode"))
-        .count();
+    let warnings = stderr.lines().filter(|l| l.contains("WARN") && l.contains("full mode")).count();
     assert_eq!(warnings, 1, "one warning about full mode; stderr:\n{stderr}");
 }
 
@@ -478,10 +405,7 @@ async fn a_second_run_while_one_holds_the_lock_exits_3_and_writes_nothing() {
         Lock::Busy { holder } => panic!("the lock is free on a fresh desktop (holder {holder:?})"),
     };
     assert_eq!(pair.cli(&["forward"]).await, 3, "a second run exits 3");
-    assert!(
-        !relation_exists(&cloud, "_sync_metadata").await,
-        "the refused run wrote nothing"
-    );
+    assert!(!relation_exists(&cloud, "_sync_metadata").await, "the refused run wrote nothing");
     assert_eq!(count(&cloud, "orgmaster").await, 0);
 
     drop(held);
@@ -504,12 +428,7 @@ async fn a_second_run_while_one_holds_the_lock_exits_3_and_writes_nothing() {
 async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_table() {
     let pair = Pair::with_schema().await;
     let cloud = pair.cloud_client().await;
-    let names: Vec<&str> = pair
-        .program
-        .tables(Direction::Forward, &[])
-        .iter()
-        .map(|t| t.spec().name)
-        .collect();
+    let names: Vec<&str> = pair.program.tables(Direction::Forward, &[]).iter().map(|t| t.spec().name).collect();
     assert_eq!(names.len(), 15);
     let manifest = pair.program.manifest;
     let one = || async {
@@ -537,10 +456,7 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
     assert_eq!(count(&cloud, "pg_class WHERE relname = '_sync_metadata'").await, 1);
     assert_eq!(count(&cloud, "pg_class WHERE relname = '_sync_rejects'").await, 1);
     assert_eq!(count(&cloud, "_sync_metadata").await, 15);
-    assert_eq!(
-        count(&cloud, "(SELECT DISTINCT table_name FROM _sync_metadata) AS t").await,
-        15
-    );
+    assert_eq!(count(&cloud, "(SELECT DISTINCT table_name FROM _sync_metadata) AS t").await, 15);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -550,11 +466,8 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
 async fn a_row_a_target_constraint_refuses_is_set_aside_and_the_rest_applied() {
     let pair = Pair::with_schema().await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
-    exec(
-        &cloud,
-        "ALTER TABLE jobshead ADD CONSTRAINT jobshead_work_desc_allowed CHECK (work_desc <> 'forbidden')",
-    )
-    .await;
+    exec(&cloud, "ALTER TABLE jobshead ADD CONSTRAINT jobshead_work_desc_allowed CHECK (work_desc <> 'forbidden')")
+        .await;
     exec(&desktop, FIRM).await;
     for (id, desc) in [(1, "fine"), (2, "forbidden"), (3, "also fine"), (4, "fine too")] {
         exec(&desktop, &job(id, desc)).await;
@@ -570,11 +483,7 @@ async fn a_row_a_target_constraint_refuses_is_set_aside_and_the_rest_applied() {
     assert!(reason.contains("jobshead_work_desc_allowed"), "{reason}");
     assert_eq!(count(&cloud, "jobshead").await, 3);
     assert_eq!(count(&cloud, "jobshead WHERE job_id IN (1, 3, 4)").await, 3);
-    let recorded: String = scalar(
-        &cloud,
-        "SELECT reason FROM _sync_rejects WHERE table_name = 'jobshead'",
-    )
-    .await;
+    let recorded: String = scalar(&cloud, "SELECT reason FROM _sync_rejects WHERE table_name = 'jobshead'").await;
     assert!(recorded.contains("jobshead_work_desc_allowed"), "{recorded}");
 }
 
@@ -600,11 +509,7 @@ async fn a_table_whose_apply_dies_commits_nothing_and_keeps_its_watermark() {
          CREATE TRIGGER crash_on_job_4 AFTER INSERT ON jobshead FOR EACH ROW EXECUTE FUNCTION crash_on_job_4()",
     )
     .await;
-    exec(
-        &desktop,
-        &format!("{}; {}; {}", job(3, "three"), job(4, "four"), job(5, "five")),
-    )
-    .await;
+    exec(&desktop, &format!("{}; {}; {}", job(3, "three"), job(4, "four"), job(5, "five"))).await;
     exec(
         &desktop,
         "INSERT INTO mbstaff (org_id, staff_id, name) VALUES (1, 77, 'Asha'); \
@@ -659,20 +564,14 @@ async fn a_row_born_in_the_cloud_comes_back_once_and_is_never_echoed() {
     let r = report(&back, "jobshead");
     assert_status(r, Status::Ok);
     assert_eq!(r.rows_written, 1);
-    assert_eq!(
-        count(&desktop, "jobshead WHERE job_id = 900 AND work_desc = 'from the phone'").await,
-        1
-    );
+    assert_eq!(count(&desktop, "jobshead WHERE job_id = 900 AND work_desc = 'from the phone'").await, 1);
     let xmin_before: String = scalar(&cloud, "SELECT xmin::text FROM jobshead WHERE job_id = 900").await;
 
     let forward = pair.forward().await;
     let r = report(&forward, "jobshead");
     assert_status(r, Status::Ok);
     assert_eq!(r.rows_written, 0, "forward does not write the cloud-born row back: {r:#?}");
-    assert_eq!(
-        scalar::<String>(&cloud, "SELECT source::text FROM jobshead WHERE job_id = 900").await,
-        "M"
-    );
+    assert_eq!(scalar::<String>(&cloud, "SELECT source::text FROM jobshead WHERE job_id = 900").await, "M");
     let xmin_after: String = scalar(&cloud, "SELECT xmin::text FROM jobshead WHERE job_id = 900").await;
     assert_eq!(xmin_before, xmin_after, "the cloud row was not rewritten");
     assert_eq!(count(&cloud, "jobshead").await, 1);
@@ -695,19 +594,11 @@ async fn usage_errors_exit_2_and_connection_errors_exit_3_without_printing_passw
     let (desktop_url, cloud_url) = (pair.desktop_url(), pair.cloud_url());
 
     // An unknown table: usage error, nothing written.
-    let argv: Vec<String> = [
-        "pgbisync",
-        "forward",
-        "--table",
-        "nosuch",
-        "--desktop-url",
-        &desktop_url,
-        "--cloud-url",
-        &cloud_url,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let argv: Vec<String> =
+        ["pgbisync", "forward", "--table", "nosuch", "--desktop-url", &desktop_url, "--cloud-url", &cloud_url]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     assert_eq!(cli_args(&pair, argv).await, 2, "an unknown table is a usage error");
     assert!(!relation_exists(&cloud, "_sync_metadata").await, "nothing written");
     assert!(!relation_exists(&cloud, "_sync_rejects").await, "nothing written");
@@ -719,11 +610,13 @@ async fn usage_errors_exit_2_and_connection_errors_exit_3_without_printing_passw
 
     // Unreachable servers: exit 3, and the password is never printed, whatever the verbosity.
     let secret_url = "postgresql://u:SECRETPW@127.0.0.1:1/db";
+    let secret_keywords = "host=127.0.0.1 port=1 user=u password=SECRETPW dbname=db";
     for (what, args) in [
         ("cloud", vec!["forward", "--desktop-url", &desktop_url, "--cloud-url", secret_url]),
         ("cloud, -vv", vec!["-vv", "forward", "--desktop-url", &desktop_url, "--cloud-url", secret_url]),
         ("cloud, --json", vec!["--json", "forward", "--desktop-url", &desktop_url, "--cloud-url", secret_url]),
         ("desktop", vec!["forward", "--desktop-url", secret_url, "--cloud-url", &cloud_url]),
+        ("desktop, keyword form", vec!["forward", "--desktop-url", secret_keywords, "--cloud-url", &cloud_url]),
         ("status", vec!["status", "--desktop-url", &desktop_url, "--cloud-url", secret_url]),
     ] {
         let (code, stdout, stderr) = run_binary(&args).await;

@@ -18,8 +18,21 @@ fn forward_has_the_15_tables_in_reference_order() {
     assert_eq!(
         names(&model, Direction::Forward),
         [
-            "orgmaster", "locmaster", "conmaster", "climaster", "cliunimaster", "taskmaster", "jobmaster", "mbstaff",
-            "jobshead", "jobtasks", "taskchecklist", "reminder", "remdetail", "mbjobreviewnotes", "mbjobreviewresponse"
+            "orgmaster",
+            "locmaster",
+            "conmaster",
+            "climaster",
+            "cliunimaster",
+            "taskmaster",
+            "jobmaster",
+            "mbstaff",
+            "jobshead",
+            "jobtasks",
+            "taskchecklist",
+            "reminder",
+            "remdetail",
+            "mbjobreviewnotes",
+            "mbjobreviewresponse"
         ]
     );
 }
@@ -30,7 +43,20 @@ fn reverse_has_the_9_mobile_tables_insert_only_and_incremental() {
     let reverse: Vec<_> = model.directions.iter().filter(|t| t.direction == Direction::Reverse).collect();
     let mut names: Vec<&str> = reverse.iter().map(|t| t.table.as_str()).collect();
     names.sort();
-    assert_eq!(names, ["climaster", "conmaster", "jobshead", "learequest", "locmaster", "mbstaff", "orgmaster", "reminder", "taskmaster"]);
+    assert_eq!(
+        names,
+        [
+            "climaster",
+            "conmaster",
+            "jobshead",
+            "learequest",
+            "locmaster",
+            "mbstaff",
+            "orgmaster",
+            "reminder",
+            "taskmaster"
+        ]
+    );
     for t in reverse {
         assert_eq!(t.strategy, Strategy::InsertOnly, "{}", t.table);
         assert_eq!(t.mode, Mode::Incremental, "{}", t.table);

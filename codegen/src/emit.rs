@@ -176,8 +176,17 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         values.push(quote!(&staged._track));
     }
 
-    let TableSqlText { read_full, read_incremental, create_stage, copy_stage, dedup, checks, prepare, apply, describe_rejects } =
-        sql::table_sql(t);
+    let TableSqlText {
+        read_full,
+        read_incremental,
+        create_stage,
+        copy_stage,
+        dedup,
+        checks,
+        prepare,
+        apply,
+        describe_rejects,
+    } = sql::table_sql(t);
     let opt = |s: Option<String>| match s {
         Some(s) => quote!(Some(#s)),
         None => quote!(None),

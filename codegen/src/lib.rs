@@ -38,7 +38,9 @@ pub fn generate_file(path: &Path, display: &str) -> Result<String, Diagnostics> 
             table: None,
             field: "(file)".into(),
             message: format!("cannot read the manifest: {e}"),
-            fix: "create sync-schema.yaml at the repository root (see the README), or set PGBISYNC_MANIFEST to its path".into(),
+            fix:
+                "create sync-schema.yaml at the repository root (see the README), or set PGBISYNC_MANIFEST to its path"
+                    .into(),
         }])
     })?;
     generate_str(&display, &text)

@@ -73,11 +73,7 @@ pub struct Origin {
 
 impl Default for Origin {
     fn default() -> Self {
-        Origin {
-            column: unspanned("source".into()),
-            desktop: unspanned("D".into()),
-            cloud: unspanned("M".into()),
-        }
+        Origin { column: unspanned("source".into()), desktop: unspanned("D".into()), cloud: unspanned("M".into()) }
     }
 }
 

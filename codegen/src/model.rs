@@ -252,7 +252,8 @@ impl Builder {
                 "set `version: 1`",
             );
         }
-        let tenant = m.tenant.as_ref().map(|t| Tenant { column: t.value.column.value.clone(), env: t.value.env.value.clone() });
+        let tenant =
+            m.tenant.as_ref().map(|t| Tenant { column: t.value.column.value.clone(), env: t.value.env.value.clone() });
         let settings = Settings {
             desktop_url_env: m.connections.desktop_url_env.value.clone(),
             cloud_url_env: m.connections.cloud_url_env.value.clone(),
@@ -276,12 +277,24 @@ impl Builder {
             ("metadata.reverse_rejects", &m.metadata.reverse_rejects),
         ] {
             if !valid_identifier(&value.value) {
-                self.error(pos(value), None, field, format!("`{}` is not a valid name", value.value), "use lower-case letters, digits and `_`");
+                self.error(
+                    pos(value),
+                    None,
+                    field,
+                    format!("`{}` is not a valid name", value.value),
+                    "use lower-case letters, digits and `_`",
+                );
             }
         }
         for (field, value) in [("origin.desktop", &m.origin.desktop), ("origin.cloud", &m.origin.cloud)] {
             if value.value.chars().count() != 1 {
-                self.error(pos(value), None, field, format!("origin value `{}` must be one character (the origin column is char(1))", value.value), "use a single letter such as D or M");
+                self.error(
+                    pos(value),
+                    None,
+                    field,
+                    format!("origin value `{}` must be one character (the origin column is char(1))", value.value),
+                    "use a single letter such as D or M",
+                );
             }
         }
 
@@ -326,7 +339,13 @@ impl Builder {
             directions.extend(sync_order(list));
         }
         if tables.is_empty() && self.problems.is_empty() {
-            self.error(Position::default(), None, "tables", "the manifest declares no tables".into(), "add at least one table under `tables:`");
+            self.error(
+                Position::default(),
+                None,
+                "tables",
+                "the manifest declares no tables".into(),
+                "add at least one table under `tables:`",
+            );
         }
         Model { file: self.file.clone(), settings, tables: tables.into_iter().map(|(t, _)| t).collect(), directions }
     }
@@ -338,15 +357,33 @@ impl Builder {
             None => (text.to_string(), true),
         };
         let Some((name, ty_text)) = body.split_once(char::is_whitespace) else {
-            self.error(pos(spec), Some(table), field, format!("column `{text}` needs a name and a type"), "write `name type`, e.g. `org_id numeric(3) not null`");
+            self.error(
+                pos(spec),
+                Some(table),
+                field,
+                format!("column `{text}` needs a name and a type"),
+                "write `name type`, e.g. `org_id numeric(3) not null`",
+            );
             return None;
         };
         if !valid_identifier(name) {
-            self.error(pos(spec), Some(table), field, format!("`{name}` is not a valid column name"), "use lower-case letters, digits and `_`, starting with a letter or `_`");
+            self.error(
+                pos(spec),
+                Some(table),
+                field,
+                format!("`{name}` is not a valid column name"),
+                "use lower-case letters, digits and `_`, starting with a letter or `_`",
+            );
             return None;
         }
         if RESERVED_COLUMNS.contains(&name) || name.starts_with("_pgbisync") {
-            self.error(pos(spec), Some(table), field, format!("column name `{name}` is reserved for pgbisync's staging table"), "rename the column (names `_n`, `_track` and `_pgbisync*` are reserved)");
+            self.error(
+                pos(spec),
+                Some(table),
+                field,
+                format!("column name `{name}` is reserved for pgbisync's staging table"),
+                "rename the column (names `_n`, `_track` and `_pgbisync*` are reserved)",
+            );
             return None;
         }
         let ty_text = ty_text.trim();
@@ -369,15 +406,33 @@ impl Builder {
         let name = def.name.value.clone();
         let before = self.problems.len();
         if !valid_identifier(&name) {
-            self.error(pos(&def.name), Some(&name), "name", format!("`{name}` is not a valid table name"), "use lower-case letters, digits and `_`");
+            self.error(
+                pos(&def.name),
+                Some(&name),
+                "name",
+                format!("`{name}` is not a valid table name"),
+                "use lower-case letters, digits and `_`",
+            );
         }
         for side_name in [&def.desktop, &def.cloud].into_iter().flatten() {
             if !valid_identifier(&side_name.value) {
-                self.error(pos(side_name), Some(&name), "desktop/cloud", format!("`{}` is not a valid table name", side_name.value), "use lower-case letters, digits and `_`");
+                self.error(
+                    pos(side_name),
+                    Some(&name),
+                    "desktop/cloud",
+                    format!("`{}` is not a valid table name", side_name.value),
+                    "use lower-case letters, digits and `_`",
+                );
             }
         }
         if def.forward.is_none() && def.reverse.is_none() {
-            self.error(pos(&def.name), Some(&name), "forward/reverse", "the table syncs in neither direction".into(), "add a `forward:` or `reverse:` section (or remove the table)");
+            self.error(
+                pos(&def.name),
+                Some(&name),
+                "forward/reverse",
+                "the table syncs in neither direction".into(),
+                "add a `forward:` or `reverse:` section (or remove the table)",
+            );
         }
         let renames: BTreeMap<String, String> =
             def.renames.iter().map(|r| (r.value.desktop.value.clone(), r.value.cloud.value.clone())).collect();
@@ -385,10 +440,26 @@ impl Builder {
         let mut desktop_cols = Vec::new();
         let mut cloud_cols = Vec::new();
         let mut names_seen: HashMap<(SideName, String), u64> = HashMap::new();
-        let mut push = |b: &mut Builder, side: SideName, col: Column, at: Position, field: &str, list: &mut Vec<Column>, report: bool| {
+        let mut push = |b: &mut Builder,
+                        side: SideName,
+                        col: Column,
+                        at: Position,
+                        field: &str,
+                        list: &mut Vec<Column>,
+                        report: bool| {
             if let Some(first) = names_seen.get(&(side, col.name.clone())) {
                 if report {
-                    b.error(at, Some(&name), field, format!("column `{}` is declared twice on the {} side (first at line {first})", col.name, side.as_str()), "remove one of the two declarations");
+                    b.error(
+                        at,
+                        Some(&name),
+                        field,
+                        format!(
+                            "column `{}` is declared twice on the {} side (first at line {first})",
+                            col.name,
+                            side.as_str()
+                        ),
+                        "remove one of the two declarations",
+                    );
                 }
             } else {
                 names_seen.insert((side, col.name.clone()), at.line);
@@ -421,11 +492,22 @@ impl Builder {
         }
         for r in &def.renames {
             if !def.columns.iter().any(|c| c.value.split_whitespace().next() == Some(r.value.desktop.value.as_str())) {
-                self.error(pos(&r.value.desktop), Some(&name), "renames.desktop", format!("`{}` is not a shared column of the table", r.value.desktop.value), "rename a column listed under `columns:`");
+                self.error(
+                    pos(&r.value.desktop),
+                    Some(&name),
+                    "renames.desktop",
+                    format!("`{}` is not a shared column of the table", r.value.desktop.value),
+                    "rename a column listed under `columns:`",
+                );
             }
         }
         let flags = def.timestamps.as_ref().map(|f| (f.value.desktop, f.value.cloud)).unwrap_or((true, true));
-        let stamp = |c: &Spanned<String>| Column { name: c.value.clone(), ty: PgType::Timestamptz, declared: "timestamptz".into(), nullable: true };
+        let stamp = |c: &Spanned<String>| Column {
+            name: c.value.clone(),
+            ty: PgType::Timestamptz,
+            declared: "timestamptz".into(),
+            nullable: true,
+        };
         for (on, list) in [(flags.0, &mut desktop_cols), (flags.1, &mut cloud_cols)] {
             if on {
                 for c in [&m.timestamps.created, &m.timestamps.updated] {
@@ -436,7 +518,12 @@ impl Builder {
             }
         }
         if !cloud_cols.iter().any(|c| c.name == m.origin.column.value) {
-            cloud_cols.push(Column { name: m.origin.column.value.clone(), ty: PgType::Char(1), declared: "char(1)".into(), nullable: true });
+            cloud_cols.push(Column {
+                name: m.origin.column.value.clone(),
+                ty: PgType::Char(1),
+                declared: "char(1)".into(),
+                nullable: true,
+            });
         }
 
         let shared_key = def.key.as_ref();
@@ -447,7 +534,14 @@ impl Builder {
         let cloud_key = match cloud_key_def {
             Some(k) => self.key(&name, "cloud_key", Some(k), &cloud_cols, |k| k.to_string(), true),
             // The shared key was checked on the desktop side already (unless desktop_key replaced it).
-            None => self.key(&name, "key", shared_key, &cloud_cols, |k| renames.get(k).cloned().unwrap_or_else(|| k.to_string()), def.desktop_key.is_some()),
+            None => self.key(
+                &name,
+                "key",
+                shared_key,
+                &cloud_cols,
+                |k| renames.get(k).cloned().unwrap_or_else(|| k.to_string()),
+                def.desktop_key.is_some(),
+            ),
         };
         if self.problems.len() > before {
             return None;
@@ -598,7 +692,12 @@ impl Builder {
             .iter()
             .filter_map(|c| c.value.split_whitespace().next())
             .map(|desktop| {
-                let cloud = def.renames.iter().find(|r| r.value.desktop.value == desktop).map(|r| r.value.cloud.value.clone()).unwrap_or_else(|| desktop.to_string());
+                let cloud = def
+                    .renames
+                    .iter()
+                    .find(|r| r.value.desktop.value == desktop)
+                    .map(|r| r.value.cloud.value.clone())
+                    .unwrap_or_else(|| desktop.to_string());
                 match dir {
                     Direction::Forward => (desktop.to_string(), cloud),
                     Direction::Reverse => (cloud, desktop.to_string()),
@@ -620,16 +719,38 @@ impl Builder {
         let tracking = match &d.value.track {
             Some(t) => match source.column(&t.value) {
                 None => {
-                    self.error(pos(t), Some(name), &format!("{prefix}.track"), format!("tracking column `{}` is not a column of {} table `{}` (columns: {})", t.value, dir.source().as_str(), source.name, names(&source.columns)), "name a timestamptz column the source keeps current, e.g. updated_at");
+                    self.error(
+                        pos(t),
+                        Some(name),
+                        &format!("{prefix}.track"),
+                        format!(
+                            "tracking column `{}` is not a column of {} table `{}` (columns: {})",
+                            t.value,
+                            dir.source().as_str(),
+                            source.name,
+                            names(&source.columns)
+                        ),
+                        "name a timestamptz column the source keeps current, e.g. updated_at",
+                    );
                     None
                 }
                 Some(c) if c.ty != PgType::Timestamptz => {
-                    self.error(pos(t), Some(name), &format!("{prefix}.track"), format!(
-                        "tracking column `{}` is {}, not timestamptz{}",
-                        t.value,
-                        c.ty.canonical(),
-                        if c.ty == PgType::Timestamp { "; a timestamp without time zone cannot be compared safely across servers" } else { "" }
-                    ), "track a timestamptz column");
+                    self.error(
+                        pos(t),
+                        Some(name),
+                        &format!("{prefix}.track"),
+                        format!(
+                            "tracking column `{}` is {}, not timestamptz{}",
+                            t.value,
+                            c.ty.canonical(),
+                            if c.ty == PgType::Timestamp {
+                                "; a timestamp without time zone cannot be compared safely across servers"
+                            } else {
+                                ""
+                            }
+                        ),
+                        "track a timestamptz column",
+                    );
                     None
                 }
                 Some(c) => Some(c.name.clone()),
@@ -637,7 +758,13 @@ impl Builder {
             None => None,
         };
         if mode == Mode::Incremental && d.value.track.is_none() {
-            self.error(pos(&d.value.mode), Some(name), &format!("{prefix}.mode"), "incremental mode needs a tracking column, and none is given".into(), "add `track: updated_at` (a timestamptz column of the source), or use `mode: full`");
+            self.error(
+                pos(&d.value.mode),
+                Some(name),
+                &format!("{prefix}.mode"),
+                "incremental mode needs a tracking column, and none is given".into(),
+                "add `track: updated_at` (a timestamptz column of the source), or use `mode: full`",
+            );
         }
         if strategy == Strategy::ReplaceOrigin && mode == Mode::Incremental {
             self.error(pos(&d.value.strategy), Some(name), &format!("{prefix}.strategy"), "replace_origin deletes the sending side's rows and re-inserts the source set, so it must read the complete source set; an incremental read would delete every row not changed since the last run".into(), "use `mode: full` with replace_origin");
@@ -657,7 +784,13 @@ impl Builder {
             if def.columns.iter().any(|c| c.value.split_whitespace().next() == Some(s.value.as_str())) {
                 skipped.insert(desktop_to_source(&s.value));
             } else {
-                self.error(pos(s), Some(name), &format!("{prefix}.skip"), format!("`{}` is not a column both sides share", s.value), "skip a column listed under `columns:` (columns under desktop_only/cloud_only are never copied)");
+                self.error(
+                    pos(s),
+                    Some(name),
+                    &format!("{prefix}.skip"),
+                    format!("`{}` is not a column both sides share", s.value),
+                    "skip a column listed under `columns:` (columns under desktop_only/cloud_only are never copied)",
+                );
             }
         }
 
@@ -669,12 +802,31 @@ impl Builder {
             let field = format!("{prefix}.set[{i}]");
             let col_name = &s.value.column.value;
             let Some(col) = target.column(col_name) else {
-                self.error(pos(&s.value.column), Some(name), &format!("{field}.column"), format!("`{col_name}` is not a column of {} table `{}` (columns: {})", dir.target().as_str(), target.name, names(&target.columns)), "name a column of the target table");
+                self.error(
+                    pos(&s.value.column),
+                    Some(name),
+                    &format!("{field}.column"),
+                    format!(
+                        "`{col_name}` is not a column of {} table `{}` (columns: {})",
+                        dir.target().as_str(),
+                        target.name,
+                        names(&target.columns)
+                    ),
+                    "name a column of the target table",
+                );
                 continue;
             };
-            let rules = s.value.constant.is_some() as u8 + s.value.now.as_ref().is_some_and(|n| n.value) as u8 + s.value.lookup.is_some() as u8;
+            let rules = s.value.constant.is_some() as u8
+                + s.value.now.as_ref().is_some_and(|n| n.value) as u8
+                + s.value.lookup.is_some() as u8;
             if rules != 1 {
-                self.error(pos(s), Some(name), &field, format!("column `{col_name}` needs exactly one rule, has {rules}"), "give one of `const: ...`, `now: true`, `lookup: {table, by, take}`");
+                self.error(
+                    pos(s),
+                    Some(name),
+                    &field,
+                    format!("column `{col_name}` needs exactly one rule, has {rules}"),
+                    "give one of `const: ...`, `now: true`, `lookup: {table, by, take}`",
+                );
                 continue;
             }
             if let Some(c) = &s.value.constant {
@@ -685,7 +837,13 @@ impl Builder {
                 constants.insert(col_name.clone(), c.value.clone());
             } else if s.value.now.is_some() {
                 if !matches!(col.ty, PgType::Timestamptz | PgType::Timestamp | PgType::Date) {
-                    self.error(pos(s), Some(name), &format!("{field}.now"), format!("`now` fills a date or timestamp column, and `{col_name}` is {}", col.ty.canonical()), "use `now` on a timestamptz, timestamp or date column");
+                    self.error(
+                        pos(s),
+                        Some(name),
+                        &format!("{field}.now"),
+                        format!("`now` fills a date or timestamp column, and `{col_name}` is {}", col.ty.canonical()),
+                        "use `now` on a timestamptz, timestamp or date column",
+                    );
                     continue;
                 }
                 computed.push(Computed::Now { column: col_name.clone() });
@@ -695,7 +853,17 @@ impl Builder {
                     if self.declared.contains(&l.table.value) {
                         continue;
                     }
-                    self.error(pos(&l.table), Some(name), &format!("{field}.lookup.table"), format!("lookup names unknown table `{}` (tables: {})", l.table.value, tables.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", ")), "name a table of the manifest");
+                    self.error(
+                        pos(&l.table),
+                        Some(name),
+                        &format!("{field}.lookup.table"),
+                        format!(
+                            "lookup names unknown table `{}` (tables: {})",
+                            l.table.value,
+                            tables.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        "name a table of the manifest",
+                    );
                     continue;
                 };
                 let other_target = match dir {
@@ -706,17 +874,53 @@ impl Builder {
                 for b in &l.by {
                     let here = shared.iter().any(|(src, t)| *t == b.value && !skipped.contains(src));
                     if !here || other_target.column(&b.value).is_none() {
-                        self.error(pos(b), Some(name), &format!("{field}.lookup.by"), format!("lookup key `{}` must be a column copied into `{}` and a column of `{}` on the {} side", b.value, target.name, other_target.name, dir.target().as_str()), "name a column both tables have");
+                        self.error(
+                            pos(b),
+                            Some(name),
+                            &format!("{field}.lookup.by"),
+                            format!(
+                                "lookup key `{}` must be a column copied into `{}` and a column of `{}` on the {} side",
+                                b.value,
+                                target.name,
+                                other_target.name,
+                                dir.target().as_str()
+                            ),
+                            "name a column both tables have",
+                        );
                         ok = false;
                     }
                 }
                 match other_target.column(&l.take.value) {
                     None => {
-                        self.error(pos(&l.take), Some(name), &format!("{field}.lookup.take"), format!("`{}` is not a column of `{}` on the {} side (columns: {})", l.take.value, other_target.name, dir.target().as_str(), names(&other_target.columns)), "name a column of the looked-up table");
+                        self.error(
+                            pos(&l.take),
+                            Some(name),
+                            &format!("{field}.lookup.take"),
+                            format!(
+                                "`{}` is not a column of `{}` on the {} side (columns: {})",
+                                l.take.value,
+                                other_target.name,
+                                dir.target().as_str(),
+                                names(&other_target.columns)
+                            ),
+                            "name a column of the looked-up table",
+                        );
                         ok = false;
                     }
                     Some(c) if c.ty.canonical() != col.ty.canonical() => {
-                        self.error(pos(&l.take), Some(name), &format!("{field}.lookup.take"), format!("`{}.{}` is {} but `{col_name}` is {}", other_target.name, l.take.value, c.ty.canonical(), col.ty.canonical()), "take a column of the same type");
+                        self.error(
+                            pos(&l.take),
+                            Some(name),
+                            &format!("{field}.lookup.take"),
+                            format!(
+                                "`{}.{}` is {} but `{col_name}` is {}",
+                                other_target.name,
+                                l.take.value,
+                                c.ty.canonical(),
+                                col.ty.canonical()
+                            ),
+                            "take a column of the same type",
+                        );
                         ok = false;
                     }
                     Some(_) => {}
@@ -727,11 +931,22 @@ impl Builder {
                     ok = false;
                 }
                 if l.by.is_empty() {
-                    self.error(pos(&l.table), Some(name), &format!("{field}.lookup.by"), "a lookup needs at least one `by` column".into(), "list the columns to match, e.g. `by: [job_id]`");
+                    self.error(
+                        pos(&l.table),
+                        Some(name),
+                        &format!("{field}.lookup.by"),
+                        "a lookup needs at least one `by` column".into(),
+                        "list the columns to match, e.g. `by: [job_id]`",
+                    );
                     ok = false;
                 }
                 if ok {
-                    computed.push(Computed::Lookup { column: col_name.clone(), table: other_target.name.clone(), by: l.by.iter().map(|b| b.value.clone()).collect(), take: l.take.value.clone() });
+                    computed.push(Computed::Lookup {
+                        column: col_name.clone(),
+                        table: other_target.name.clone(),
+                        by: l.by.iter().map(|b| b.value.clone()).collect(),
+                        take: l.take.value.clone(),
+                    });
                     if other.name != table.name {
                         depends_on.push(other.name.clone());
                     }
@@ -751,11 +966,23 @@ impl Builder {
                 continue;
             }
             read.push(s.clone());
-            staged.push(StagedColumn { name: tgt.clone(), ty: t.ty.clone(), target_nullable: t.nullable, nullable: s.nullable, value: StagedValue::Source { column: src.clone(), index: read.len() - 1 } });
+            staged.push(StagedColumn {
+                name: tgt.clone(),
+                ty: t.ty.clone(),
+                target_nullable: t.nullable,
+                nullable: s.nullable,
+                value: StagedValue::Source { column: src.clone(), index: read.len() - 1 },
+            });
         }
         for (col, value) in &constants {
             if let Some(t) = target.column(col) {
-                staged.push(StagedColumn { name: col.clone(), ty: t.ty.clone(), target_nullable: t.nullable, nullable: false, value: StagedValue::Constant(value.clone()) });
+                staged.push(StagedColumn {
+                    name: col.clone(),
+                    ty: t.ty.clone(),
+                    target_nullable: t.nullable,
+                    nullable: false,
+                    value: StagedValue::Constant(value.clone()),
+                });
             }
         }
         if let Some(t) = &tracking {
@@ -774,7 +1001,12 @@ impl Builder {
                 let why = if target.key.is_empty() {
                     format!("the {} table `{}` has no key", dir.target().as_str(), target.name)
                 } else {
-                    format!("the {} key ({}) is not among the columns the source provides (generated by the {} or skipped)", dir.target().as_str(), target.key.join(", "), dir.target().as_str())
+                    format!(
+                        "the {} key ({}) is not among the columns the source provides (generated by the {} or skipped)",
+                        dir.target().as_str(),
+                        target.key.join(", "),
+                        dir.target().as_str()
+                    )
                 };
                 self.error(pos(&d.value.strategy), Some(name), &format!("{prefix}.strategy"), format!("strategy {} matches rows by key, but {why}", strategy_name(strategy)), "declare a key the source provides (`key:` / `desktop_key:` / `cloud_key:`), or use replace_origin for tables whose key the target generates");
             }
@@ -783,7 +1015,13 @@ impl Builder {
         let dedup = match &d.value.dedup {
             Some(dd) => {
                 if key.is_empty() {
-                    self.error(pos(dd), Some(name), &format!("{prefix}.dedup"), "dedup keeps one row per key, and the target has no key the source provides".into(), "declare a key, or remove `dedup`");
+                    self.error(
+                        pos(dd),
+                        Some(name),
+                        &format!("{prefix}.dedup"),
+                        "dedup keeps one row per key, and the target has no key the source provides".into(),
+                        "declare a key, or remove `dedup`",
+                    );
                 }
                 matches!(dd.value, DedupDef::Newest)
             }
@@ -808,8 +1046,19 @@ impl Builder {
         for (i, r) in def.references.iter().enumerate() {
             let field = format!("references[{i}]");
             let Some((parent, _)) = tables.iter().find(|(t, _)| t.name == r.value.table.value) else {
-                if (dir == Direction::Forward || def.forward.is_none()) && !self.declared.contains(&r.value.table.value) {
-                    self.error(pos(&r.value.table), Some(name), &format!("{field}.table"), format!("reference to unknown table `{}` (tables: {})", r.value.table.value, tables.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", ")), "name a table of the manifest");
+                if (dir == Direction::Forward || def.forward.is_none()) && !self.declared.contains(&r.value.table.value)
+                {
+                    self.error(
+                        pos(&r.value.table),
+                        Some(name),
+                        &format!("{field}.table"),
+                        format!(
+                            "reference to unknown table `{}` (tables: {})",
+                            r.value.table.value,
+                            tables.iter().map(|(t, _)| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        "name a table of the manifest",
+                    );
                 }
                 continue;
             };
@@ -821,7 +1070,20 @@ impl Builder {
             let mut ok = true;
             if r.value.columns.len() != parent_target.key.len() {
                 if dir == Direction::Forward || def.forward.is_none() {
-                    self.error(pos(&r.value.table), Some(name), &format!("{field}.columns"), format!("{} column(s) reference `{}`, whose {} key has {} column(s) ({})", r.value.columns.len(), parent.name, dir.target().as_str(), parent_target.key.len(), parent_target.key.join(", ")), "list one column per key column of the parent");
+                    self.error(
+                        pos(&r.value.table),
+                        Some(name),
+                        &format!("{field}.columns"),
+                        format!(
+                            "{} column(s) reference `{}`, whose {} key has {} column(s) ({})",
+                            r.value.columns.len(),
+                            parent.name,
+                            dir.target().as_str(),
+                            parent_target.key.len(),
+                            parent_target.key.join(", ")
+                        ),
+                        "list one column per key column of the parent",
+                    );
                 }
                 continue;
             }
@@ -832,7 +1094,17 @@ impl Builder {
                 };
                 if !table.desktop.columns.iter().any(|x| x.name == c.value) {
                     if dir == Direction::Forward || def.forward.is_none() {
-                        self.error(pos(c), Some(name), &format!("{field}.columns"), format!("reference column `{}` is not a column of the table (columns: {})", c.value, names(&table.desktop.columns)), "name a column listed under `columns:`");
+                        self.error(
+                            pos(c),
+                            Some(name),
+                            &format!("{field}.columns"),
+                            format!(
+                                "reference column `{}` is not a column of the table (columns: {})",
+                                c.value,
+                                names(&table.desktop.columns)
+                            ),
+                            "name a column listed under `columns:`",
+                        );
                     }
                     ok = false;
                 } else if staged.iter().any(|s| s.name == tgt) {
@@ -843,7 +1115,11 @@ impl Builder {
             }
             if ok {
                 depends_on.push(parent.name.clone());
-                references.push(ReferenceCheck { parent: parent.name.clone(), parent_table: parent_target.name.clone(), pairs });
+                references.push(ReferenceCheck {
+                    parent: parent.name.clone(),
+                    parent_table: parent_target.name.clone(),
+                    pairs,
+                });
             }
         }
 
@@ -876,7 +1152,11 @@ impl Builder {
 }
 
 fn to_target_cloud(def: &manifest::Table, desktop: &str) -> String {
-    def.renames.iter().find(|r| r.value.desktop.value == desktop).map(|r| r.value.cloud.value.clone()).unwrap_or_else(|| desktop.to_string())
+    def.renames
+        .iter()
+        .find(|r| r.value.desktop.value == desktop)
+        .map(|r| r.value.cloud.value.clone())
+        .unwrap_or_else(|| desktop.to_string())
 }
 
 impl TableDirection {

@@ -50,7 +50,10 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         read_full: read(t, false),
         read_incremental: (t.mode == Mode::Incremental && t.tracking.is_some()).then(|| read(t, true)),
         create_stage: create_stage(t),
-        copy_stage: format!("COPY {STAGE} ({}) FROM STDIN (FORMAT binary)", list(stage_columns(t).into_iter().map(|c| ident(&c)))),
+        copy_stage: format!(
+            "COPY {STAGE} ({}) FROM STDIN (FORMAT binary)",
+            list(stage_columns(t).into_iter().map(|c| ident(&c)))
+        ),
         dedup: dedup(t),
         checks: checks(t),
         prepare: prepare(t),
@@ -85,14 +88,22 @@ fn read(t: &TableDirection, incremental: bool) -> String {
     if incremental {
         if let Some(track) = &t.tracking {
             // NULL tracking values are always read: a row the source never stamped is still a row.
-            let changed = format!("({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)", col = ident(track), since = setting("since"));
+            let changed = format!(
+                "({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)",
+                col = ident(track),
+                since = setting("since")
+            );
             if t.dedup && !t.key.is_empty() {
                 // Newest-wins needs every source row of a key that changed, not only the changed
                 // one, or an older duplicate read alone would overwrite the newest.
                 let keys = list(t.key_source_columns().iter().map(|k| ident(k)));
                 let mut inner = vec![changed];
                 inner.extend(filters.iter().cloned());
-                filters.push(format!("({keys}) IN (SELECT {keys} FROM {} WHERE {})", ident(&t.source.name), inner.join(" AND ")));
+                filters.push(format!(
+                    "({keys}) IN (SELECT {keys} FROM {} WHERE {})",
+                    ident(&t.source.name),
+                    inner.join(" AND ")
+                ));
             } else {
                 filters.push(changed);
             }
@@ -134,11 +145,15 @@ fn dedup(t: &TableDirection) -> Option<String> {
         order.push(format!("d.{} DESC NULLS LAST", ident("_track")));
     }
     order.push(format!("{} DESC", row_text("d", &data_columns(t))));
+    // Only keys that occur more than once are ranked: the ranking (and its row texts) costs a
+    // sort, and most batches hold few duplicates or none.
     Some(format!(
-        "DELETE FROM {STAGE} s USING (SELECT d.{n}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS \"_pgbisync_rank\" FROM {STAGE} d) r \
+        "DELETE FROM {STAGE} s USING (SELECT d.{n}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS \"_pgbisync_rank\" FROM {STAGE} d \
+         WHERE ({key}) IN (SELECT {plain} FROM {STAGE} GROUP BY {plain} HAVING count(*) > 1)) r \
          WHERE s.{n} = r.{n} AND r.\"_pgbisync_rank\" > 1",
         n = ident("_n"),
         key = list(prefixed("d", t.key.iter().map(String::as_str))),
+        plain = list(t.key.iter().map(|k| ident(k))),
         order = order.join(", ")
     ))
 }
@@ -162,7 +177,8 @@ fn checks(t: &TableDirection) -> Vec<String> {
             out.push(format!(
                 "INSERT INTO {REJECTED} (\"_n\", \"reason\") SELECT s.\"_n\", {reason} FROM {STAGE} s \
                  WHERE EXISTS (SELECT 1 FROM {target} t WHERE {matches} AND t.{col} IS DISTINCT FROM {value})",
-                reason = literal(&format!("the key is held by another tenant's row in {target} table {}", t.target.name)),
+                reason =
+                    literal(&format!("the key is held by another tenant's row in {target} table {}", t.target.name)),
                 target = ident(&t.target.name),
                 matches = key_match(t),
                 col = ident(&tenant.name),
@@ -175,8 +191,10 @@ fn checks(t: &TableDirection) -> Vec<String> {
             // A table referencing itself may bring parent and child in one batch.
             continue;
         }
-        let present = r.pairs.iter().map(|(c, _)| format!("s.{} IS NOT NULL", ident(c))).collect::<Vec<_>>().join(" AND ");
-        let matches = r.pairs.iter().map(|(c, p)| format!("p.{} = s.{}", ident(p), ident(c))).collect::<Vec<_>>().join(" AND ");
+        let present =
+            r.pairs.iter().map(|(c, _)| format!("s.{} IS NOT NULL", ident(c))).collect::<Vec<_>>().join(" AND ");
+        let matches =
+            r.pairs.iter().map(|(c, p)| format!("p.{} = s.{}", ident(p), ident(c))).collect::<Vec<_>>().join(" AND ");
         let shown = r
             .pairs
             .iter()
@@ -264,7 +282,11 @@ fn prepare(t: &TableDirection) -> Vec<String> {
     // Delete the sending side's rows that the source no longer holds, as a multiset: identical rows
     // are numbered so that k copies in the source keep k copies in the target, and nothing is rewritten.
     let (cols, exprs) = compared(t);
-    let row_id = if t.target.key.is_empty() { "ctid".to_string() } else { list(prefixed("t", t.target.key.iter().map(String::as_str))) };
+    let row_id = if t.target.key.is_empty() {
+        "ctid".to_string()
+    } else {
+        list(prefixed("t", t.target.key.iter().map(String::as_str)))
+    };
     let row_id_t = if t.target.key.is_empty() { "t.ctid".to_string() } else { row_id.clone() };
     let owned = owned_filter(t);
     vec![format!(

@@ -11,8 +11,13 @@ pub enum PgType {
     Integer,
     BigInt,
     /// `serial`/`bigserial`: an integer the database generates; never written by the sync.
-    Serial { big: bool },
-    Numeric { precision: Option<u32>, scale: Option<u32> },
+    Serial {
+        big: bool,
+    },
+    Numeric {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
     Real,
     Double,
     Boolean,
@@ -23,7 +28,6 @@ pub enum PgType {
     Time,
     Timestamp,
     Timestamptz,
-    Uuid,
     Bytea,
     Jsonb,
     Json,
@@ -80,7 +84,6 @@ impl PgType {
             "time" | "time without time zone" if no_args => PgType::Time,
             "timestamp" | "timestamp without time zone" if no_args => PgType::Timestamp,
             "timestamptz" | "timestamp with time zone" if no_args => PgType::Timestamptz,
-            "uuid" if no_args => PgType::Uuid,
             "bytea" if no_args => PgType::Bytea,
             "jsonb" if no_args => PgType::Jsonb,
             "json" if no_args => PgType::Json,
@@ -107,7 +110,6 @@ impl PgType {
             PgType::Time => "time without time zone".into(),
             PgType::Timestamp => "timestamp without time zone".into(),
             PgType::Timestamptz => "timestamp with time zone".into(),
-            PgType::Uuid => "uuid".into(),
             PgType::Bytea => "bytea".into(),
             PgType::Jsonb => "jsonb".into(),
             PgType::Json => "json".into(),
@@ -145,9 +147,9 @@ impl PgType {
             PgType::Time => quote!(::pgbisync_runtime::wire::PgTime),
             PgType::Timestamp => quote!(::chrono::NaiveDateTime),
             PgType::Timestamptz => quote!(::chrono::DateTime<::chrono::Utc>),
-            PgType::Uuid => quote!(::std::string::String),
             PgType::Bytea => quote!(::std::vec::Vec<u8>),
-            PgType::Jsonb | PgType::Json => quote!(::serde_json::Value),
+            // Kept as the server's text: a parsed value would rewrite numbers (2.50 -> 2.5).
+            PgType::Jsonb | PgType::Json => quote!(::pgbisync_runtime::wire::RawJson),
         }
     }
 
@@ -168,7 +170,6 @@ impl PgType {
             PgType::Time => quote!(TIME),
             PgType::Timestamp => quote!(TIMESTAMP),
             PgType::Timestamptz => quote!(TIMESTAMPTZ),
-            PgType::Uuid => quote!(UUID),
             PgType::Bytea => quote!(BYTEA),
             PgType::Jsonb => quote!(JSONB),
             PgType::Json => quote!(JSON),
@@ -203,7 +204,7 @@ impl PgType {
             PgType::Time => value == "24:00:00" || chrono::NaiveTime::from_str(value).is_ok(),
             PgType::Timestamp => chrono::NaiveDateTime::from_str(value).is_ok(),
             PgType::Timestamptz => chrono::DateTime::<chrono::FixedOffset>::parse_from_rfc3339(value).is_ok(),
-            PgType::Uuid | PgType::Bytea | PgType::Jsonb | PgType::Json => false,
+            PgType::Bytea | PgType::Jsonb | PgType::Json => false,
         };
         if ok {
             Ok(())
@@ -247,9 +248,15 @@ mod tests {
             ("time", "time without time zone", ":: pgbisync_runtime :: wire :: PgTime", "TIME"),
             ("timestamp", "timestamp without time zone", ":: chrono :: NaiveDateTime", "TIMESTAMP"),
             ("timestamptz", "timestamp with time zone", ":: chrono :: DateTime < :: chrono :: Utc >", "TIMESTAMPTZ"),
-            ("timestamp with time zone", "timestamp with time zone", ":: chrono :: DateTime < :: chrono :: Utc >", "TIMESTAMPTZ"),
+            (
+                "timestamp with time zone",
+                "timestamp with time zone",
+                ":: chrono :: DateTime < :: chrono :: Utc >",
+                "TIMESTAMPTZ",
+            ),
             ("bytea", "bytea", ":: std :: vec :: Vec < u8 >", "BYTEA"),
-            ("jsonb", "jsonb", ":: serde_json :: Value", "JSONB"),
+            ("jsonb", "jsonb", ":: pgbisync_runtime :: wire :: RawJson", "JSONB"),
+            ("json", "json", ":: pgbisync_runtime :: wire :: RawJson", "JSON"),
         ];
         for (written, canonical, rust, wire) in cases {
             let ty = PgType::parse(written).unwrap_or_else(|| panic!("{written} should parse"));

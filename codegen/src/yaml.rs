@@ -67,7 +67,8 @@ fn parent_keys(text: &str, at: crate::diagnostic::Position) -> Vec<String> {
     let key_of = |content: &str| -> Option<(String, String)> {
         let (key, rest) = content.split_once(':')?;
         let key = key.trim();
-        (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| (key.to_string(), rest.trim().to_string()))
+        (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| (key.to_string(), rest.trim().to_string()))
     };
     for (i, raw) in lines.iter().enumerate().take(error_line + 1) {
         let trimmed = raw.trim_start();

@@ -12,8 +12,7 @@ const MANIFEST: &str = include_str!("fixtures/snapshot-manifest.yaml");
 const FILE: &str = "sync-schema.yaml";
 
 fn model() -> Model {
-    pgbisync_codegen::load_str(FILE, MANIFEST)
-        .unwrap_or_else(|e| panic!("the snapshot manifest should validate:\n{e}"))
+    pgbisync_codegen::load_str(FILE, MANIFEST).unwrap_or_else(|e| panic!("the snapshot manifest should validate:\n{e}"))
 }
 
 /// The SQL of one table-direction, found by manifest name and direction.
@@ -29,20 +28,9 @@ fn sql_of(table: &str, direction: Direction) -> TableSqlText {
 
 #[test]
 fn fixture_has_the_expected_table_directions_in_sync_order() {
-    let order: Vec<String> = model()
-        .directions
-        .iter()
-        .map(|t| format!("{} {}", t.table, t.direction.as_str()))
-        .collect();
-    assert_eq!(
-        order,
-        [
-            "customer forward",
-            "orders forward",
-            "order_line forward",
-            "customer reverse"
-        ]
-    );
+    let order: Vec<String> =
+        model().directions.iter().map(|t| format!("{} {}", t.table, t.direction.as_str())).collect();
+    assert_eq!(order, ["customer forward", "orders forward", "order_line forward", "customer reverse"]);
 }
 
 #[test]
@@ -128,10 +116,7 @@ fn bare_words(statement_without_literals: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut quoted = false;
     let mut word = String::new();
-    for c in statement_without_literals
-        .chars()
-        .chain(std::iter::once(' '))
-    {
+    for c in statement_without_literals.chars().chain(std::iter::once(' ')) {
         if c == '"' {
             quoted = !quoted;
         }
@@ -157,10 +142,7 @@ fn every_manifest_identifier_in_the_sql_is_double_quoted() {
     for (label, statement) in all_statements(&model) {
         let (_, rest) = split_literals(&statement);
         for word in bare_words(&rest) {
-            assert!(
-                !names.contains(&word),
-                "{label}: `{word}` is not quoted in:\n{statement}"
-            );
+            assert!(!names.contains(&word), "{label}: `{word}` is not quoted in:\n{statement}");
         }
     }
 }
@@ -170,17 +152,9 @@ fn no_manifest_value_is_inlined_in_the_sql() {
     // Values reach the SQL only as bound parameters, COPY data, or `current_setting('pgbisync.*')`;
     // the only other literals are reject reasons and the column labels inside them.
     let model = model();
-    let settings = [
-        "pgbisync.origin_desktop",
-        "pgbisync.origin_cloud",
-        "pgbisync.tenant",
-        "pgbisync.since",
-    ];
-    let mut labels: Vec<String> = model
-        .directions
-        .iter()
-        .flat_map(|t| t.staged.iter().map(|s| s.name.clone()))
-        .collect();
+    let settings = ["pgbisync.origin_desktop", "pgbisync.origin_cloud", "pgbisync.tenant", "pgbisync.since"];
+    let mut labels: Vec<String> =
+        model.directions.iter().flat_map(|t| t.staged.iter().map(|s| s.name.clone())).collect();
     labels.extend(["=", ", ", "; "].map(String::from));
     for (label, statement) in all_statements(&model) {
         let (literals, _) = split_literals(&statement);
@@ -191,16 +165,10 @@ fn no_manifest_value_is_inlined_in_the_sql() {
                 || lit.starts_with(" (parent ")
                 || lit.starts_with("column ")
                 || lit.starts_with("the key is held by another tenant");
-            assert!(
-                allowed,
-                "{label}: unexpected literal '{lit}' in:\n{statement}"
-            );
+            assert!(allowed, "{label}: unexpected literal '{lit}' in:\n{statement}");
         }
         for value in ["'A'", "'D'", "'M'", "PGBISYNC_ORG_ID"] {
-            assert!(
-                !statement.contains(value),
-                "{label}: the value {value} is inlined in:\n{statement}"
-            );
+            assert!(!statement.contains(value), "{label}: the value {value} is inlined in:\n{statement}");
         }
     }
 }
@@ -210,9 +178,7 @@ fn manifest_lines_point_at_each_tables_name() {
     let model = model();
     for t in &model.directions {
         let needle = format!("  - name: {}\n", t.table);
-        let offset = MANIFEST
-            .find(&needle)
-            .unwrap_or_else(|| panic!("{needle:?} not in the fixture"));
+        let offset = MANIFEST.find(&needle).unwrap_or_else(|| panic!("{needle:?} not in the fixture"));
         let line = MANIFEST[..offset].matches('\n').count() as u64 + 1;
         assert_eq!(t.line, line, "{} {}", t.table, t.direction.as_str());
     }
@@ -225,39 +191,29 @@ fn depends_on_lists_each_parent_once() {
         let mut unique = t.depends_on.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(
-            t.depends_on.len(),
-            unique.len(),
-            "{} {}: {:?}",
-            t.table,
-            t.direction.as_str(),
-            t.depends_on
-        );
+        assert_eq!(t.depends_on.len(), unique.len(), "{} {}: {:?}", t.table, t.direction.as_str(), t.depends_on);
     }
 }
 
 #[test]
 // replace_origin SQL uses reserved names for its own columns.
 fn replace_origin_sql_cannot_collide_with_a_column_named_r_or_dup() {
-    let manifest = MANIFEST.replace(
-        "      - qty integer\n",
-        "      - qty integer\n      - r integer\n      - dup integer\n",
-    );
+    let manifest =
+        MANIFEST.replace("      - qty integer\n", "      - qty integer\n      - r integer\n      - dup integer\n");
     // Either the manifest is rejected, or the statement's own names cannot clash with the table's.
     let Ok(model) = pgbisync_codegen::load_str(FILE, &manifest) else {
         return;
     };
-    let t = model
-        .directions
-        .iter()
-        .find(|t| t.table == "order_line")
-        .expect("order_line forward");
+    let t = model.directions.iter().find(|t| t.table == "order_line").expect("order_line forward");
     let s = sql::table_sql(t);
     for statement in s.prepare.iter().chain(&s.apply) {
         let (_, rest) = split_literals(statement);
         let words = bare_words(&rest);
         for own in ["r", "dup"] {
-            assert!(!words.iter().any(|w| w == own), "the statement uses a bare `{own}` while the table has a column `{own}`:\n{statement}");
+            assert!(
+                !words.iter().any(|w| w == own),
+                "the statement uses a bare `{own}` while the table has a column `{own}`:\n{statement}"
+            );
         }
     }
 }

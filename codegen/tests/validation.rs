@@ -45,10 +45,7 @@ const CHILD_FORWARD: &str = "    forward:\n      mode: full\n      strategy: ups
 /// `text` with the only occurrence of `from` replaced by `to`.
 fn edit(text: &str, from: &str, to: &str) -> String {
     let n = text.matches(from).count();
-    assert_eq!(
-        n, 1,
-        "the fixture should contain {from:?} exactly once, has it {n} times:\n{text}"
-    );
+    assert_eq!(n, 1, "the fixture should contain {from:?} exactly once, has it {n} times:\n{text}");
     text.replacen(from, to, 1)
 }
 
@@ -71,11 +68,7 @@ fn at_nth(text: &str, needle: &str, nth: usize) -> (u64, u64) {
 
 /// 1-based line and column of the only occurrence of `needle`.
 fn at(text: &str, needle: &str) -> (u64, u64) {
-    assert_eq!(
-        text.matches(needle).count(),
-        1,
-        "{needle:?} should occur exactly once in:\n{text}"
-    );
+    assert_eq!(text.matches(needle).count(), 1, "{needle:?} should occur exactly once in:\n{text}");
     at_nth(text, needle, 0)
 }
 
@@ -92,12 +85,7 @@ fn reject(text: &str) -> Diagnostics {
 
 /// The one diagnostic reported.
 fn only(errors: &Diagnostics) -> &Diagnostic {
-    assert_eq!(
-        errors.0.len(),
-        1,
-        "expected exactly one error, got {}:\n{errors}",
-        errors.0.len()
-    );
+    assert_eq!(errors.0.len(), 1, "expected exactly one error, got {}:\n{errors}", errors.0.len());
     &errors.0[0]
 }
 
@@ -114,18 +102,9 @@ fn find<'a>(errors: &'a Diagnostics, message: &str) -> &'a Diagnostic {
 fn check_position_and_fix(d: &Diagnostic, (line, column): (u64, u64)) -> String {
     let rendered = d.to_string();
     let head = format!("{FILE}:{line}:{column}: error: ");
-    assert!(
-        rendered.starts_with(&head),
-        "expected the error at {line}:{column}, got:\n{rendered}"
-    );
-    let fix = rendered
-        .split_once("\n  fix: ")
-        .map(|(_, fix)| fix.trim())
-        .unwrap_or_default();
-    assert!(
-        !fix.is_empty(),
-        "the error should end with a fix:\n{rendered}"
-    );
+    assert!(rendered.starts_with(&head), "expected the error at {line}:{column}, got:\n{rendered}");
+    let fix = rendered.split_once("\n  fix: ").map(|(_, fix)| fix.trim()).unwrap_or_default();
+    assert!(!fix.is_empty(), "the error should end with a fix:\n{rendered}");
     rendered
 }
 
@@ -138,14 +117,8 @@ fn check(d: &Diagnostic, position: (u64, u64), table: Option<&str>, field: &str,
         None => format!("field `{field}`: "),
     };
     let head = format!("{FILE}:{line}:{column}: error: {about}");
-    assert!(
-        rendered.starts_with(&head),
-        "expected the error to start with {head:?}, got:\n{rendered}"
-    );
-    assert!(
-        rendered.contains(message),
-        "expected the message to say {message:?}, got:\n{rendered}"
-    );
+    assert!(rendered.starts_with(&head), "expected the error to start with {head:?}, got:\n{rendered}");
+    assert!(rendered.contains(message), "expected the message to say {message:?}, got:\n{rendered}");
 }
 
 // ------------------------------------------------------------------------------ valid manifests
@@ -161,38 +134,22 @@ fn base_manifest_is_valid() {
 fn shipped_manifest_validates_with_24_table_directions() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../sync-schema.yaml");
     let text = std::fs::read_to_string(path).expect("read the shipped manifest");
-    let model = pgbisync_codegen::load_str(path, &text)
-        .unwrap_or_else(|e| panic!("the shipped manifest is invalid:\n{e}"));
-    let forward = model
-        .directions
-        .iter()
-        .filter(|t| t.direction == pgbisync_codegen::model::Direction::Forward)
-        .count();
-    let reverse = model
-        .directions
-        .iter()
-        .filter(|t| t.direction == pgbisync_codegen::model::Direction::Reverse)
-        .count();
+    let model =
+        pgbisync_codegen::load_str(path, &text).unwrap_or_else(|e| panic!("the shipped manifest is invalid:\n{e}"));
+    let forward =
+        model.directions.iter().filter(|t| t.direction == pgbisync_codegen::model::Direction::Forward).count();
+    let reverse =
+        model.directions.iter().filter(|t| t.direction == pgbisync_codegen::model::Direction::Reverse).count();
     assert_eq!((model.directions.len(), forward, reverse), (24, 15, 9));
     // Forward first, then reverse, each parent before its children.
-    let first_reverse = model
-        .directions
-        .iter()
-        .position(|t| t.direction == pgbisync_codegen::model::Direction::Reverse);
+    let first_reverse =
+        model.directions.iter().position(|t| t.direction == pgbisync_codegen::model::Direction::Reverse);
     assert_eq!(first_reverse, Some(15));
     for (i, t) in model.directions.iter().enumerate() {
         for parent in &t.depends_on {
-            let p = model
-                .directions
-                .iter()
-                .position(|p| &p.table == parent && p.direction == t.direction);
+            let p = model.directions.iter().position(|p| &p.table == parent && p.direction == t.direction);
             if let Some(p) = p {
-                assert!(
-                    p < i,
-                    "{} {} syncs before its parent {parent}",
-                    t.table,
-                    t.direction.as_str()
-                );
+                assert!(p < i, "{} {} syncs before its parent {parent}", t.table, t.direction.as_str());
             }
         }
     }
@@ -203,36 +160,24 @@ fn shipped_manifest_validates_with_24_table_directions() {
 
 #[test]
 fn yaml_syntax_error() {
-    let text = base_with(
-        "    key: [id]\n    references:",
-        "    key [id]\n    references:",
-    );
+    let text = base_with("    key: [id]\n    references:", "    key [id]\n    references:");
     let errors = reject(&text);
     let rendered = check_position_and_fix(only(&errors), at(&text, "key [id]"));
     assert!(rendered.contains("field `(document)`"), "{rendered}");
     assert!(rendered.contains("expected ':'"), "{rendered}");
-    assert!(
-        rendered.contains("indentation, quoting, a missing `:` or `-`"),
-        "{rendered}"
-    );
+    assert!(rendered.contains("indentation, quoting, a missing `:` or `-`"), "{rendered}");
 }
 
 #[test]
 fn reader_messages_do_not_repeat_error_and_position() {
     for text in [
-        base_with(
-            "    key: [id]\n    references:",
-            "    key [id]\n    references:",
-        ),
+        base_with("    key: [id]\n    references:", "    key [id]\n    references:"),
         base_with("      strategy: upsert\n", "      strategi: upsert\n"),
         base_with("      mode: full\n", "      mode: full\n      mode: full\n"),
     ] {
         let rendered = reject(&text).to_string();
         assert_eq!(rendered.matches("error:").count(), 1, "{rendered}");
-        assert!(
-            !rendered.contains(" column "),
-            "the position is already in the `file:line:col:` prefix:\n{rendered}"
-        );
+        assert!(!rendered.contains(" column "), "the position is already in the `file:line:col:` prefix:\n{rendered}");
     }
 }
 
@@ -243,10 +188,7 @@ fn unknown_key_in_a_tables_forward_section() {
     let rendered = check_position_and_fix(only(&errors), at(&text, "strategi:"));
     assert!(rendered.contains("table `child`, field `"), "{rendered}");
     assert!(rendered.contains("strategi`: "), "{rendered}");
-    assert!(
-        rendered.contains("unknown field `strategi`, expected one of mode, strategy,"),
-        "{rendered}"
-    );
+    assert!(rendered.contains("unknown field `strategi`, expected one of mode, strategy,"), "{rendered}");
     assert!(rendered.contains("check the spelling"), "{rendered}");
 }
 
@@ -255,13 +197,7 @@ fn unknown_key_in_a_tables_forward_section() {
 fn unknown_key_names_its_table_and_path() {
     let text = base_with("      strategy: upsert\n", "      strategi: upsert\n");
     let errors = reject(&text);
-    check(
-        only(&errors),
-        at(&text, "strategi:"),
-        Some("child"),
-        "forward.strategi",
-        "unknown field `strategi`",
-    );
+    check(only(&errors), at(&text, "strategi:"), Some("child"), "forward.strategi", "unknown field `strategi`");
 }
 
 #[test]
@@ -275,47 +211,28 @@ fn unknown_key_at_top_level() {
         "lookback_secnds",
         "unknown field `lookback_secnds`, expected one of",
     );
-    assert!(
-        errors.to_string().contains("lookback_seconds"),
-        "the message should list the right spelling:\n{errors}"
-    );
+    assert!(errors.to_string().contains("lookback_seconds"), "the message should list the right spelling:\n{errors}");
 }
 
 #[test]
 fn duplicate_key_in_a_mapping() {
-    let text = base_with(
-        "      mode: full\n",
-        "      mode: full\n      mode: incremental\n",
-    );
+    let text = base_with("      mode: full\n", "      mode: full\n      mode: incremental\n");
     let errors = reject(&text);
     // The second `mode` is the one to remove.
     let rendered = check_position_and_fix(only(&errors), at(&text, "mode: incremental\n"));
     assert!(rendered.contains("duplicate mapping key"), "{rendered}");
-    assert!(
-        rendered.contains("remove one of the two entries"),
-        "{rendered}"
-    );
+    assert!(rendered.contains("remove one of the two entries"), "{rendered}");
 }
 
 #[test]
 
 fn duplicate_key_names_the_key_without_library_advice() {
-    let text = base_with(
-        "      mode: full\n",
-        "      mode: full\n      mode: incremental\n",
-    );
+    let text = base_with("      mode: full\n", "      mode: full\n      mode: incremental\n");
     let errors = reject(&text);
     let d = only(&errors);
     check_position_and_fix(d, at(&text, "mode: incremental\n"));
-    assert!(
-        d.field == "mode" || d.field == "forward.mode",
-        "the field should be the duplicated key, is {:?}",
-        d.field
-    );
-    assert!(
-        !d.message.contains("DuplicateKeyPolicy"),
-        "a manifest author cannot set library options:\n{d}"
-    );
+    assert!(d.field == "mode" || d.field == "forward.mode", "the field should be the duplicated key, is {:?}", d.field);
+    assert!(!d.message.contains("DuplicateKeyPolicy"), "a manifest author cannot set library options:\n{d}");
 }
 
 // ---------------------------------------------------------------------------- columns and types
@@ -331,56 +248,30 @@ fn unknown_postgresql_type() {
         "columns[3]",
         "column `qty` has unknown PostgreSQL type `intger`",
     );
-    assert!(
-        errors
-            .to_string()
-            .contains("fix: use one of: smallint, integer,"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("fix: use one of: smallint, integer,"), "{errors}");
 }
 
 #[test]
 fn column_declared_twice() {
-    let text = base_with(
-        "      - qty integer\n",
-        "      - qty integer\n      - amount integer\n",
-    );
+    let text = base_with("      - qty integer\n", "      - qty integer\n      - amount integer\n");
     let errors = reject(&text);
     let d = find(&errors, "column `amount` is declared twice");
-    check(
-        d,
-        at(&text, "amount integer"),
-        Some("child"),
-        "columns[4]",
-        "column `amount` is declared twice",
-    );
+    check(d, at(&text, "amount integer"), Some("child"), "columns[4]", "column `amount` is declared twice");
 }
 
 #[test]
 
 fn column_declared_twice_is_reported_once() {
-    let text = base_with(
-        "      - qty integer\n",
-        "      - qty integer\n      - amount integer\n",
-    );
+    let text = base_with("      - qty integer\n", "      - qty integer\n      - amount integer\n");
     let errors = reject(&text);
-    check(
-        only(&errors),
-        at(&text, "amount integer"),
-        Some("child"),
-        "columns[4]",
-        "column `amount` is declared twice",
-    );
+    check(only(&errors), at(&text, "amount integer"), Some("child"), "columns[4]", "column `amount` is declared twice");
 }
 
 #[test]
 
 fn column_names_reserved_by_the_stage_are_rejected() {
     for reserved in ["_n", "_track"] {
-        let text = base_with(
-            "      - qty integer\n",
-            &format!("      - qty integer\n      - {reserved} integer\n"),
-        );
+        let text = base_with("      - qty integer\n", &format!("      - qty integer\n      - {reserved} integer\n"));
         let errors = reject(&text);
         let d = only(&errors);
         check_position_and_fix(d, at(&text, &format!("{reserved} integer")));
@@ -393,16 +284,9 @@ fn column_names_reserved_by_the_stage_are_rejected() {
 
 #[test]
 fn key_column_that_is_not_a_column() {
-    let text = base_with(
-        "    key: [id]\n    references:",
-        "    key: [idx]\n    references:",
-    );
+    let text = base_with("    key: [id]\n    references:", "    key: [idx]\n    references:");
     let errors = reject(&text);
-    let d = errors
-        .0
-        .iter()
-        .find(|d| d.field == "key")
-        .unwrap_or_else(|| panic!("no error on field `key`:\n{errors}"));
+    let d = errors.0.iter().find(|d| d.field == "key").unwrap_or_else(|| panic!("no error on field `key`:\n{errors}"));
     check(
         d,
         at(&text, "idx"),
@@ -414,45 +298,20 @@ fn key_column_that_is_not_a_column() {
 
 #[test]
 fn nullable_key_column() {
-    let text = base_with(
-        "    key: [id]\n    references:",
-        "    key: [qty]\n    references:",
-    );
+    let text = base_with("    key: [id]\n    references:", "    key: [qty]\n    references:");
     let errors = reject(&text);
-    let d = errors
-        .0
-        .iter()
-        .find(|d| d.field == "key")
-        .unwrap_or_else(|| panic!("no error on field `key`:\n{errors}"));
-    check(
-        d,
-        at(&text, "qty]"),
-        Some("child"),
-        "key",
-        "key column `qty` is nullable",
-    );
+    let d = errors.0.iter().find(|d| d.field == "key").unwrap_or_else(|| panic!("no error on field `key`:\n{errors}"));
+    check(d, at(&text, "qty]"), Some("child"), "key", "key column `qty` is nullable");
     assert!(d.fix.contains("not null"), "{d}");
 }
 
 #[test]
 
 fn shared_key_errors_are_reported_once_under_key() {
-    for (key, message) in [
-        ("idx", "is not a column of the table"),
-        ("qty", "is nullable"),
-    ] {
-        let text = base_with(
-            "    key: [id]\n    references:",
-            &format!("    key: [{key}]\n    references:"),
-        );
+    for (key, message) in [("idx", "is not a column of the table"), ("qty", "is nullable")] {
+        let text = base_with("    key: [id]\n    references:", &format!("    key: [{key}]\n    references:"));
         let errors = reject(&text);
-        check(
-            only(&errors),
-            at(&text, &format!("{key}]")),
-            Some("child"),
-            "key",
-            message,
-        );
+        check(only(&errors), at(&text, &format!("{key}]")), Some("child"), "key", message);
     }
 }
 
@@ -471,10 +330,7 @@ fn upsert_when_the_target_generates_its_key() {
         "forward.strategy",
         "strategy upsert matches rows by key, but the cloud key (cloud_id) is not among the columns the source provides",
     );
-    assert!(
-        errors.to_string().contains("or use replace_origin"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("or use replace_origin"), "{errors}");
 }
 
 #[test]
@@ -516,12 +372,7 @@ fn tracking_column_that_is_not_timestamptz() {
         "forward.track",
         "tracking column `label` is text, not timestamptz",
     );
-    assert!(
-        errors
-            .to_string()
-            .contains("fix: track a timestamptz column"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("fix: track a timestamptz column"), "{errors}");
 }
 
 #[test]
@@ -548,10 +399,7 @@ fn incremental_mode_without_a_tracking_column() {
         "forward.mode",
         "incremental mode needs a tracking column, and none is given",
     );
-    assert!(
-        errors.to_string().contains("add `track: updated_at`"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("add `track: updated_at`"), "{errors}");
 }
 
 // -------------------------------------------------------------------------------- replace_origin
@@ -567,12 +415,7 @@ fn replace_origin_with_incremental_mode() {
         "forward.strategy",
         "an incremental read would delete every row not changed since the last run",
     );
-    assert!(
-        errors
-            .to_string()
-            .contains("fix: use `mode: full` with replace_origin"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("fix: use `mode: full` with replace_origin"), "{errors}");
 }
 
 #[test]
@@ -589,12 +432,7 @@ fn replace_origin_in_reverse() {
         "reverse.strategy",
         "replace_origin needs the origin column on the target",
     );
-    assert!(
-        errors
-            .to_string()
-            .contains("use insert_only or upsert for reverse tables"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("use insert_only or upsert for reverse tables"), "{errors}");
 }
 
 // ----------------------------------------------------------------------------- skip and set rules
@@ -610,13 +448,7 @@ fn skip_of_a_column_that_is_not_shared() {
         &format!("{CHILD_FORWARD}      skip: [memo]\n"),
     );
     let errors = reject(&text);
-    check(
-        only(&errors),
-        at(&text, "memo]"),
-        Some("child"),
-        "forward.skip",
-        "`memo` is not a column both sides share",
-    );
+    check(only(&errors), at(&text, "memo]"), Some("child"), "forward.skip", "`memo` is not a column both sides share");
 }
 
 #[test]
@@ -630,9 +462,7 @@ fn reverse_skip_of_a_renamed_column_takes_its_manifest_name() {
     let text = edit(
         &text,
         CHILD_FORWARD,
-        &format!(
-            "{CHILD_FORWARD}    reverse: {{ mode: full, strategy: insert_only, skip: [amount] }}\n"
-        ),
+        &format!("{CHILD_FORWARD}    reverse: {{ mode: full, strategy: insert_only, skip: [amount] }}\n"),
     );
     let model = pgbisync_codegen::load_str(FILE, &text).unwrap_or_else(|e| panic!("{e}"));
     let reverse = model
@@ -640,19 +470,12 @@ fn reverse_skip_of_a_renamed_column_takes_its_manifest_name() {
         .iter()
         .find(|t| t.table == "child" && t.direction == pgbisync_codegen::model::Direction::Reverse)
         .unwrap();
-    assert!(
-        reverse.staged.iter().all(|s| s.name != "amount"),
-        "amount is skipped in reverse"
-    );
+    assert!(reverse.staged.iter().all(|s| s.name != "amount"), "amount is skipped in reverse");
 }
 
 #[test]
 fn constant_that_is_not_a_value_of_the_column_type() {
-    let text = edit(
-        BASE,
-        CHILD_FORWARD,
-        &format!("{CHILD_FORWARD}      set: [{{column: qty, const: \"abc\"}}]\n"),
-    );
+    let text = edit(BASE, CHILD_FORWARD, &format!("{CHILD_FORWARD}      set: [{{column: qty, const: \"abc\"}}]\n"));
     let errors = reject(&text);
     check(
         only(&errors),
@@ -661,12 +484,7 @@ fn constant_that_is_not_a_value_of_the_column_type() {
         "forward.set[0].const",
         "`abc` is not a valid integer constant",
     );
-    assert!(
-        errors
-            .to_string()
-            .contains("fix: give a value of the column's type"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("fix: give a value of the column's type"), "{errors}");
 }
 
 #[test]
@@ -746,12 +564,7 @@ fn references_that_form_a_cycle() {
         "references",
         "references form a cycle: parent -> child -> parent",
     );
-    assert!(
-        errors
-            .to_string()
-            .contains("fix: remove one reference of the cycle"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("fix: remove one reference of the cycle"), "{errors}");
 }
 
 #[test]
@@ -786,12 +599,7 @@ fn table_listed_twice() {
         "name",
         &format!("table `parent` is listed twice (first at line {first_line})"),
     );
-    assert!(
-        errors
-            .to_string()
-            .contains("fix: merge the two entries into one"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("fix: merge the two entries into one"), "{errors}");
 }
 
 // -------------------------------------------------------------------------------- several at once
@@ -800,20 +608,10 @@ fn table_listed_twice() {
 fn several_errors_are_reported_together() {
     let text = base_with("version: 1\n", "version: 2\n");
     let text = edit(&text, "track: updated_at", "track: label");
-    let text = edit(
-        &text,
-        CHILD_FORWARD,
-        &format!("{CHILD_FORWARD}      set: [{{column: qty, const: \"abc\"}}]\n"),
-    );
+    let text = edit(&text, CHILD_FORWARD, &format!("{CHILD_FORWARD}      set: [{{column: qty, const: \"abc\"}}]\n"));
     let errors = reject(&text);
     assert_eq!(errors.0.len(), 3, "expected three errors:\n{errors}");
-    check(
-        find(&errors, "version 2"),
-        at(&text, "2\n"),
-        None,
-        "version",
-        "manifest version 2 is not supported",
-    );
+    check(find(&errors, "version 2"), at(&text, "2\n"), None, "version", "manifest version 2 is not supported");
     check(
         find(&errors, "tracking column"),
         at(&text, "label }"),
@@ -833,9 +631,5 @@ fn several_errors_are_reported_together() {
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(lines, sorted, "errors in file order:\n{errors}");
-    assert_eq!(
-        errors.to_string().matches("\n  fix: ").count(),
-        3,
-        "{errors}"
-    );
+    assert_eq!(errors.to_string().matches("\n  fix: ").count(), 3, "{errors}");
 }

@@ -6,8 +6,8 @@
 use tokio_postgres::GenericClient;
 
 use crate::error::{describe, is_permission_denied};
-use crate::sql::ident;
 use crate::spec::{Direction, ManifestSpec};
+use crate::sql::ident;
 
 /// Columns of the current metadata shape beyond the old 4-column table
 /// (`table_name, last_sync_timestamp, created_at, updated_at`), added in place when missing.
@@ -53,7 +53,10 @@ pub async fn ensure<C: GenericClient>(
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgbisync bootstrap ' || $1, 0))", &[&metadata]).await?;
 
     let present = tx
-        .query("SELECT c.relname::text FROM pg_class c WHERE c.relname = ANY($1) AND pg_table_is_visible(c.oid)", &[&vec![metadata, rejects]])
+        .query(
+            "SELECT c.relname::text FROM pg_class c WHERE c.relname = ANY($1) AND pg_table_is_visible(c.oid)",
+            &[&vec![metadata, rejects]],
+        )
         .await?;
     let has = |name: &str| present.iter().any(|r| r.get::<_, String>(0) == name);
     let mut created = false;

@@ -176,7 +176,7 @@ where
     runtime.block_on(dispatch(program, cli))
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+pub fn init_logging(verbose: u8, quiet: bool) {
     let level = if quiet {
         "warn"
     } else {
@@ -240,7 +240,12 @@ impl From<ConfigError> for Failure {
 
 impl From<crate::connect::ConnectError> for Failure {
     fn from(e: crate::connect::ConnectError) -> Self {
-        Failure { code: exit::UNAVAILABLE, message: e.to_string() }
+        // A URL that does not parse is a configuration error; a server that does not answer is not.
+        let code = match e {
+            crate::connect::ConnectError::BadUrl { .. } => exit::USAGE,
+            crate::connect::ConnectError::Unreachable { .. } => exit::UNAVAILABLE,
+        };
+        Failure { code, message: e.to_string() }
     }
 }
 
@@ -266,10 +271,17 @@ fn print_tables(program: &Program, json: bool) -> i32 {
         println!("{}", serde_json::json!({ "manifest": program.manifest.path, "tables": rows }));
         return exit::OK;
     }
-    println!("{:<9} {:<20} {:<20} {:<20} {:<12} {:<15} key", "direction", "table", "desktop", "cloud", "mode", "strategy");
+    println!(
+        "{:<9} {:<20} {:<20} {:<20} {:<12} {:<15} key",
+        "direction", "table", "desktop", "cloud", "mode", "strategy"
+    );
     for t in program.tables {
         let s = t.spec();
-        let (desktop, cloud) = if s.direction == Direction::Forward { (s.source.name, s.target.name) } else { (s.target.name, s.source.name) };
+        let (desktop, cloud) = if s.direction == Direction::Forward {
+            (s.source.name, s.target.name)
+        } else {
+            (s.target.name, s.source.name)
+        };
         let key = if s.key.is_empty() { "(none: target generates it)".to_string() } else { s.key.join(", ") };
         println!(
             "{:<9} {:<20} {:<20} {:<20} {:<12} {:<15} {}",
@@ -320,10 +332,7 @@ pub async fn sync_once(
     if !unknown.is_empty() {
         return Err(Failure {
             code: exit::USAGE,
-            message: format!(
-                "unknown table(s): {}; `pgbisync tables` lists the compiled tables",
-                unknown.join(", ")
-            ),
+            message: format!("unknown table(s): {}; `pgbisync tables` lists the compiled tables", unknown.join(", ")),
         });
     }
     let mut reports = Vec::new();
@@ -337,16 +346,9 @@ pub async fn sync_once(
                 println!("{}", table_line(r));
             }
         };
-        let report = run_direction(
-            program.manifest,
-            connections,
-            *direction,
-            &tables,
-            args,
-            &mut print,
-        )
-        .await
-        .map_err(|e| Failure { code: exit::UNAVAILABLE, message: e.to_string() })?;
+        let report = run_direction(program.manifest, connections, *direction, &tables, args, &mut print)
+            .await
+            .map_err(|e| Failure { code: exit::UNAVAILABLE, message: e.to_string() })?;
         reports.push(report);
     }
     let all: Vec<&TableReport> = reports.iter().flat_map(|r| &r.tables).collect();
@@ -478,8 +480,13 @@ pub fn print_status(rows: &[crate::status::StatusRow], json: bool) {
         println!("{}", serde_json::json!({ "tables": rows }));
         return;
     }
-    println!("{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7}  last error", "direction", "table", "watermark", "last run", "rows", "status", "rejects");
-    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_else(|| "-".into());
+    println!(
+        "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7}  last error",
+        "direction", "table", "watermark", "last run", "rows", "status", "rejects"
+    );
+    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_else(|| "-".into())
+    };
     for r in rows {
         println!(
             "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7}  {}",
@@ -513,7 +520,8 @@ async fn check(program: &Program, cli: &Cli) -> Result<i32, Failure> {
             .await
             .map_err(|e| Failure { code: exit::UNAVAILABLE, message: crate::error::describe(&e) })?;
         for st in sides {
-            let is_source = program.tables.iter().any(|t| t.spec().source.side == side && t.spec().source.name == st.name);
+            let is_source =
+                program.tables.iter().any(|t| t.spec().source.side == side && t.spec().source.name == st.name);
             differences.extend(crate::schema_check::compare(st, &live, is_source));
         }
     }
@@ -546,7 +554,11 @@ async fn bootstrap(program: &Program, cli: &Cli) -> Result<i32, Failure> {
                 seeded
             ),
             Ok(crate::bootstrap::Bootstrap::Degraded { reason }) => {
-                println!("{direction}: cannot create {} on the {}: {reason}; syncs will run in full mode", program.manifest.metadata_table(direction), direction.target());
+                println!(
+                    "{direction}: cannot create {} on the {}: {reason}; syncs will run in full mode",
+                    program.manifest.metadata_table(direction),
+                    direction.target()
+                );
                 code = exit::PARTIAL;
             }
             Err(e) => return Err(Failure { code: exit::UNAVAILABLE, message: crate::error::describe(&e) }),
@@ -555,7 +567,12 @@ async fn bootstrap(program: &Program, cli: &Cli) -> Result<i32, Failure> {
     Ok(code)
 }
 
-async fn reset(program: &Program, cli: &Cli, direction: Option<DirectionArg>, tables: &[String]) -> Result<i32, Failure> {
+async fn reset(
+    program: &Program,
+    cli: &Cli,
+    direction: Option<DirectionArg>,
+    tables: &[String],
+) -> Result<i32, Failure> {
     let directions: Vec<Direction> = match direction {
         Some(DirectionArg::Forward) => vec![Direction::Forward],
         Some(DirectionArg::Reverse) => vec![Direction::Reverse],
@@ -563,7 +580,10 @@ async fn reset(program: &Program, cli: &Cli, direction: Option<DirectionArg>, ta
     };
     let unknown = program.unknown_tables(&directions, tables);
     if !unknown.is_empty() {
-        return Err(Failure { code: exit::USAGE, message: format!("unknown table(s): {}; `pgbisync tables` lists them", unknown.join(", ")) });
+        return Err(Failure {
+            code: exit::USAGE,
+            message: format!("unknown table(s): {}; `pgbisync tables` lists them", unknown.join(", ")),
+        });
     }
     let mut connections = open(program, cli).await?;
     for direction in directions {
@@ -575,7 +595,10 @@ async fn reset(program: &Program, cli: &Cli, direction: Option<DirectionArg>, ta
         let n = crate::metadata::reset(target, program.manifest.metadata_table(direction), &names)
             .await
             .map_err(|e| Failure { code: exit::UNAVAILABLE, message: crate::error::describe(&e) })?;
-        println!("{direction}: {n} watermark(s) set back to 1970-01-01; the next run reads {} in full", names.join(", "));
+        println!(
+            "{direction}: {n} watermark(s) set back to 1970-01-01; the next run reads {} in full",
+            names.join(", ")
+        );
     }
     Ok(exit::OK)
 }

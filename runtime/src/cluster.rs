@@ -45,11 +45,7 @@ pub enum ClusterError {
     NoPostgresUser { detail: String },
     /// A setting in [`ClusterOptions`] that would corrupt postgresql.conf or break the cluster.
     #[error("invalid server setting `{name}` = {value:?}: {reason}")]
-    InvalidSetting {
-        name: String,
-        value: String,
-        reason: &'static str,
-    },
+    InvalidSetting { name: String, value: String, reason: &'static str },
     /// As root, the temp dir lies under a directory the `postgres` user cannot enter.
     #[error(
         "cluster `{cluster}`: the `{OS_USER}` user cannot reach temp dir {} \
@@ -71,34 +67,20 @@ pub enum ClusterError {
         section("output", .output),
         section("server log tail", .log_tail)
     )]
-    Command {
-        cluster: String,
-        command: String,
-        status: ExitStatus,
-        output: String,
-        log_tail: String,
-    },
+    Command { cluster: String, command: String, status: ExitStatus, output: String, log_tail: String },
     /// Every port tried was taken before the server could bind it.
     #[error(
         "cluster `{cluster}`: no free port after {PORT_ATTEMPTS} attempts (tried {ports:?}){}",
         section("server log tail", .log_tail)
     )]
-    PortsExhausted {
-        cluster: String,
-        ports: Vec<u16>,
-        log_tail: String,
-    },
+    PortsExhausted { cluster: String, ports: Vec<u16>, log_tail: String },
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "(no candidate directories)".to_owned();
     }
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn section(title: &str, body: &str) -> String {
@@ -128,11 +110,7 @@ pub struct ClusterOptions {
 
 impl ClusterOptions {
     pub fn new(name: impl Into<String>, timezone: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            timezone: timezone.into(),
-            extra_settings: Vec::new(),
-        }
+        Self { name: name.into(), timezone: timezone.into(), extra_settings: Vec::new() }
     }
 }
 
@@ -175,39 +153,20 @@ impl Cluster {
         let name = options.name.clone();
         let io = |action: &str| {
             let (cluster, action) = (name.clone(), action.to_owned());
-            move |source| ClusterError::Io {
-                cluster,
-                action,
-                source,
-            }
+            move |source| ClusterError::Io { cluster, action, source }
         };
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let temp = tempfile::Builder::new()
-            .prefix(&format!("pgbisync-{safe}-"))
-            .tempdir()
-            .map_err(io("creating temp dir"))?;
+        let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let temp =
+            tempfile::Builder::new().prefix(&format!("pgbisync-{safe}-")).tempdir().map_err(io("creating temp dir"))?;
         let root = temp.path().to_path_buf();
         if owner.is_some() && !traversable_by_others(&root) {
-            return Err(ClusterError::TempDirUnreachable {
-                cluster: name,
-                dir: root,
-            });
+            return Err(ClusterError::TempDirUnreachable { cluster: name, dir: root });
         }
         let socket_dir = root.join("socket");
         fs::create_dir(&socket_dir).map_err(io("creating socket dir"))?;
         for dir in [&root, &socket_dir] {
             // The server user must be able to traverse to, and write in, both.
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
-                .map_err(io("setting temp dir mode"))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("setting temp dir mode"))?;
             if let Some((uid, gid)) = owner {
                 std::os::unix::fs::chown(dir, Some(uid), Some(gid))
                     .map_err(io("handing temp dir to the postgres user"))?;
@@ -226,20 +185,14 @@ impl Cluster {
         let data = cluster.data_dir.clone();
         let flags = ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"];
         let initdb = cluster.bins.initdb.clone();
-        cluster.run(
-            &initdb,
-            &os!["-D", &data, "-U", OS_USER, flags[0], flags[1], flags[2], flags[3]],
-            true,
-        )?;
+        cluster.run(&initdb, &os!["-D", &data, "-U", OS_USER, flags[0], flags[1], flags[2], flags[3]], true)?;
 
         // Settings go in an included file (no shell quoting), rewritten for each port attempt.
         let conf = cluster.data_dir.join("postgresql.conf");
         fs::OpenOptions::new()
             .append(true)
             .open(&conf)
-            .and_then(|mut f| {
-                f.write_all(b"\n# pgbisync throwaway cluster\ninclude 'pgbisync.conf'\n")
-            })
+            .and_then(|mut f| f.write_all(b"\n# pgbisync throwaway cluster\ninclude 'pgbisync.conf'\n"))
             .map_err(io("appending to postgresql.conf"))?;
         let mut ports = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
@@ -247,26 +200,10 @@ impl Cluster {
             ports.push(port);
             let mut text = settings.clone();
             let _ = writeln!(text, "port = {port}\nlisten_addresses = '127.0.0.1'");
-            let _ = writeln!(
-                text,
-                "unix_socket_directories = '{}'",
-                conf_escape(&socket_dir.to_string_lossy())
-            );
-            fs::write(cluster.data_dir.join("pgbisync.conf"), text)
-                .map_err(io("writing pgbisync.conf"))?;
-            let log_start = fs::metadata(&cluster.log_file)
-                .map(|m| m.len())
-                .unwrap_or(0);
-            let args = os![
-                "-D",
-                &data,
-                "-l",
-                &cluster.log_file,
-                "-w",
-                "-t",
-                "60",
-                "start"
-            ];
+            let _ = writeln!(text, "unix_socket_directories = '{}'", conf_escape(&socket_dir.to_string_lossy()));
+            fs::write(cluster.data_dir.join("pgbisync.conf"), text).map_err(io("writing pgbisync.conf"))?;
+            let log_start = fs::metadata(&cluster.log_file).map(|m| m.len()).unwrap_or(0);
+            let args = os!["-D", &data, "-l", &cluster.log_file, "-w", "-t", "60", "start"];
             let pg_ctl = cluster.bins.pg_ctl.clone();
             match cluster.run(&pg_ctl, &args, true) {
                 Ok(_) => {
@@ -276,20 +213,14 @@ impl Cluster {
                     return Ok(cluster);
                 }
                 Err(ClusterError::Command { .. })
-                    if cluster
-                        .log_since(log_start)
-                        .contains("Address already in use") =>
+                    if cluster.log_since(log_start).contains("Address already in use") =>
                 {
                     tracing::debug!(cluster = %name, port, "port taken meanwhile, retrying");
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(ClusterError::PortsExhausted {
-            cluster: name,
-            ports,
-            log_tail: cluster.log_tail(),
-        })
+        Err(ClusterError::PortsExhausted { cluster: name, ports, log_tail: cluster.log_tail() })
     }
 
     pub fn port(&self) -> u16 {
@@ -302,11 +233,7 @@ impl Cluster {
 
     /// A libpq URL for `database`; trust auth on loopback, so no password.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgresql://postgres@127.0.0.1:{}/{}",
-            self.port,
-            percent_encode(database)
-        )
+        format!("postgresql://postgres@127.0.0.1:{}/{}", self.port, percent_encode(database))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -319,33 +246,15 @@ impl Cluster {
     }
 
     pub fn create_database(&self, name: &str) -> Result<(), ClusterError> {
-        self.psql(
-            "postgres",
-            &format!("CREATE DATABASE {}", quote_ident(name)),
-        )
-        .map(drop)
+        self.psql("postgres", &format!("CREATE DATABASE {}", quote_ident(name))).map(drop)
     }
 
     /// Runs `sql` in `database` with psql; returns its unaligned, tuples-only output
     /// (e.g. "Asia/Kolkata\n"). Handy for the demo and for tests.
     pub fn psql(&self, database: &str, sql: &str) -> Result<String, ClusterError> {
-        let conninfo = format!(
-            "host=127.0.0.1 port={} user=postgres dbname='{}'",
-            self.port,
-            conninfo_escape(database)
-        );
-        let args = os![
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            &conninfo,
-            "-c",
-            sql
-        ];
+        let conninfo =
+            format!("host=127.0.0.1 port={} user=postgres dbname='{}'", self.port, conninfo_escape(database));
+        let args = os!["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", &conninfo, "-c", sql];
         let out = self.run(&self.bins.psql, &args, false)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -373,12 +282,7 @@ impl Cluster {
 
     /// Runs `program`, as the server user when `server_side`; a failure becomes an error with
     /// the command line, its output and (server side) the server log tail.
-    fn run(
-        &self,
-        program: &Path,
-        args: &[&OsStr],
-        server_side: bool,
-    ) -> Result<Output, ClusterError> {
+    fn run(&self, program: &Path, args: &[&OsStr], server_side: bool) -> Result<Output, ClusterError> {
         let mut cmd = match (&self.run_as, server_side) {
             (RunAs::Runuser(runuser), true) => {
                 let mut c = Command::new(runuser);
@@ -416,30 +320,14 @@ impl Cluster {
         if out.status.success() {
             return Ok(out);
         }
-        let output = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let log_tail = if server_side {
-            self.log_tail()
-        } else {
-            String::new()
-        };
-        Err(ClusterError::Command {
-            cluster: self.name.clone(),
-            command,
-            status: out.status,
-            output,
-            log_tail,
-        })
+        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let log_tail = if server_side { self.log_tail() } else { String::new() };
+        Err(ClusterError::Command { cluster: self.name.clone(), command, status: out.status, output, log_tail })
     }
 
     fn log_since(&self, offset: u64) -> String {
         let bytes = fs::read(&self.log_file).unwrap_or_default();
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
         String::from_utf8_lossy(&bytes[start..]).into_owned()
     }
 
@@ -471,28 +359,15 @@ fn render_settings(options: &ClusterOptions) -> Result<String, ClusterError> {
         ("max_connections", "50"),
         ("shared_buffers", "64MB"),
     ];
-    let extra = options
-        .extra_settings
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()));
+    let extra = options.extra_settings.iter().map(|(n, v)| (n.as_str(), v.as_str()));
     let mut text = String::new();
     for (i, (name, value)) in base.into_iter().chain(extra).enumerate() {
-        let invalid = |reason| ClusterError::InvalidSetting {
-            name: name.to_owned(),
-            value: value.to_owned(),
-            reason,
-        };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
+        let invalid = |reason| ClusterError::InvalidSetting { name: name.to_owned(), value: value.to_owned(), reason };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
             return Err(invalid("a setting name is letters, digits, `_` and `.`"));
         }
         if value.chars().any(|c| c.is_control()) {
-            return Err(invalid(
-                "a setting value cannot hold control characters such as a newline",
-            ));
+            return Err(invalid("a setting value cannot hold control characters such as a newline"));
         }
         if i >= base.len() && MANAGED.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(invalid("this setting is managed by the cluster itself"));
@@ -523,9 +398,7 @@ fn shell_quote(word: &str) -> String {
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -533,18 +406,13 @@ fn percent_encode(s: &str) -> String {
 
 fn describe(cmd: &Command) -> String {
     let words = std::iter::once(cmd.get_program()).chain(cmd.get_args());
-    words
-        .map(|w| w.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+    words.map(|w| w.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
 }
 
 /// Asks the OS for a free loopback port. Another process may take it before the server binds
 /// it, hence the retry in [`Cluster::start`].
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 /// Decides who runs the server: ourselves, or (as root) the `postgres` user, whose uid/gid then
@@ -556,29 +424,18 @@ fn server_user() -> Result<(RunAs, Option<(u32, u32)>), ClusterError> {
     let id = |flag: &str| -> Result<u32, ClusterError> {
         let out = Command::new("id").args([flag, OS_USER]).output();
         let detail = match out {
-            Ok(o) if o.status.success() => {
-                match String::from_utf8_lossy(&o.stdout).trim().parse() {
-                    Ok(n) => return Ok(n),
-                    Err(e) => format!("`id {flag} {OS_USER}` printed no number: {e}"),
-                }
-            }
-            Ok(o) => format!(
-                "`id {flag} {OS_USER}`: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
+            Ok(o) if o.status.success() => match String::from_utf8_lossy(&o.stdout).trim().parse() {
+                Ok(n) => return Ok(n),
+                Err(e) => format!("`id {flag} {OS_USER}` printed no number: {e}"),
+            },
+            Ok(o) => format!("`id {flag} {OS_USER}`: {}", String::from_utf8_lossy(&o.stderr).trim()),
             Err(e) => format!("running `id`: {e}"),
         };
         Err(ClusterError::NoPostgresUser { detail })
     };
     let owner = (id("-u")?, id("-g")?);
-    let search = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(path_dirs());
-    let run_as = search
-        .map(|d| d.join("runuser"))
-        .find(|p| is_executable(p))
-        .map_or(RunAs::Su, RunAs::Runuser);
+    let search = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from).into_iter().chain(path_dirs());
+    let run_as = search.map(|d| d.join("runuser")).find(|p| is_executable(p)).map_or(RunAs::Su, RunAs::Runuser);
     Ok((run_as, Some(owner)))
 }
 
@@ -593,15 +450,11 @@ fn effective_uid() -> Option<u32> {
 
 /// As root the server runs as `postgres`, which needs search permission on every ancestor.
 fn traversable_by_others(dir: &Path) -> bool {
-    dir.ancestors()
-        .skip(1)
-        .all(|a| fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+    dir.ancestors().skip(1).all(|a| fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 fn path_dirs() -> Vec<PathBuf> {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default()
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -648,22 +501,11 @@ fn find_binaries() -> Result<Binaries, ClusterError> {
 /// candidate.
 fn find_binaries_in(candidates: &[PathBuf]) -> Result<Binaries, ClusterError> {
     let has = |dir: &Path, name: &str| is_executable(&dir.join(name));
-    let not_found = || ClusterError::BinariesNotFound {
-        searched: candidates.to_vec(),
-    };
-    let server = candidates
-        .iter()
-        .find(|d| ["initdb", "pg_ctl", "postgres"].iter().all(|b| has(d, b)))
-        .ok_or_else(not_found)?;
-    let psql_dir = std::iter::once(server)
-        .chain(candidates)
-        .find(|d| has(d, "psql"))
-        .ok_or_else(not_found)?;
-    Ok(Binaries {
-        initdb: server.join("initdb"),
-        pg_ctl: server.join("pg_ctl"),
-        psql: psql_dir.join("psql"),
-    })
+    let not_found = || ClusterError::BinariesNotFound { searched: candidates.to_vec() };
+    let server =
+        candidates.iter().find(|d| ["initdb", "pg_ctl", "postgres"].iter().all(|b| has(d, b))).ok_or_else(not_found)?;
+    let psql_dir = std::iter::once(server).chain(candidates).find(|d| has(d, "psql")).ok_or_else(not_found)?;
+    Ok(Binaries { initdb: server.join("initdb"), pg_ctl: server.join("pg_ctl"), psql: psql_dir.join("psql") })
 }
 
 #[cfg(test)]
@@ -682,38 +524,15 @@ mod tests {
     fn starts_with_timezone_creates_database_and_stops() {
         let cluster = start("tz-test", "Asia/Kolkata");
         TcpStream::connect(("127.0.0.1", cluster.port())).expect("server accepts TCP on its port");
-        assert_eq!(
-            cluster.psql("postgres", "show timezone").unwrap().trim(),
-            "Asia/Kolkata"
-        );
-        assert_eq!(
-            cluster
-                .psql("postgres", "show log_timezone")
-                .unwrap()
-                .trim(),
-            "UTC"
-        );
-        assert_eq!(
-            cluster.psql("postgres", "show fsync").unwrap().trim(),
-            "off"
-        );
+        assert_eq!(cluster.psql("postgres", "show timezone").unwrap().trim(), "Asia/Kolkata");
+        assert_eq!(cluster.psql("postgres", "show log_timezone").unwrap().trim(), "UTC");
+        assert_eq!(cluster.psql("postgres", "show fsync").unwrap().trim(), "off");
         let odd = "My \"odd\" db's name";
         cluster.create_database(odd).unwrap();
-        assert_eq!(
-            cluster
-                .psql(odd, "select current_database()")
-                .unwrap()
-                .trim(),
-            odd
-        );
+        assert_eq!(cluster.psql(odd, "select current_database()").unwrap().trim(), odd);
         cluster.create_database("app").unwrap();
-        assert!(cluster
-            .url("app")
-            .ends_with(&format!("127.0.0.1:{}/app", cluster.port())));
-        let err = cluster
-            .psql("app", "select nonsense_column")
-            .unwrap_err()
-            .to_string();
+        assert!(cluster.url("app").ends_with(&format!("127.0.0.1:{}/app", cluster.port())));
+        let err = cluster.psql("app", "select nonsense_column").unwrap_err().to_string();
         assert!(err.contains("nonsense_column"), "{err}");
         let data_dir = cluster.data_dir().to_path_buf();
         assert!(data_dir.join("PG_VERSION").exists());
@@ -727,41 +546,23 @@ mod tests {
         let cloud = start("cloud", "UTC");
         assert_ne!(desktop.port(), cloud.port());
         assert_ne!(desktop.data_dir(), cloud.data_dir());
-        assert_eq!(
-            cloud.psql("postgres", "show timezone").unwrap().trim(),
-            "UTC"
-        );
-        assert_eq!(
-            desktop.psql("postgres", "show timezone").unwrap().trim(),
-            "Asia/Kolkata"
-        );
+        assert_eq!(cloud.psql("postgres", "show timezone").unwrap().trim(), "UTC");
+        assert_eq!(desktop.psql("postgres", "show timezone").unwrap().trim(), "Asia/Kolkata");
         let (dir, port) = (desktop.data_dir().to_path_buf(), desktop.port());
         drop(desktop);
         assert!(!dir.exists(), "drop removes the data dir");
-        assert!(
-            TcpStream::connect(("127.0.0.1", port)).is_err(),
-            "drop stops the server"
-        );
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "drop stops the server");
         cloud.stop().unwrap();
     }
 
     #[test]
     fn extra_settings_apply_and_bad_ones_are_rejected() {
         let mut options = ClusterOptions::new("extra", "UTC");
-        options
-            .extra_settings
-            .push(("work_mem".into(), "7MB".into()));
+        options.extra_settings.push(("work_mem".into(), "7MB".into()));
         let cluster = Cluster::start(options).unwrap();
-        assert_eq!(
-            cluster.psql("postgres", "show work_mem").unwrap().trim(),
-            "7MB"
-        );
+        assert_eq!(cluster.psql("postgres", "show work_mem").unwrap().trim(), "7MB");
         drop(cluster);
-        for (name, value) in [
-            ("port", "5432"),
-            ("work_mem", "1MB\nfsync = on"),
-            ("bad name", "1"),
-        ] {
+        for (name, value) in [("port", "5432"), ("work_mem", "1MB\nfsync = on"), ("bad name", "1")] {
             let mut options = ClusterOptions::new("bad", "UTC");
             options.extra_settings.push((name.into(), value.into()));
             let err = Cluster::start(options).unwrap_err();
@@ -771,13 +572,8 @@ mod tests {
 
     #[test]
     fn failed_start_reports_log_tail() {
-        let err = Cluster::start(ClusterOptions::new("badtz", "Not/AZone"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("server log tail") && err.contains("Not/AZone"),
-            "{err}"
-        );
+        let err = Cluster::start(ClusterOptions::new("badtz", "Not/AZone")).unwrap_err().to_string();
+        assert!(err.contains("server log tail") && err.contains("Not/AZone"), "{err}");
     }
 
     #[test]
@@ -787,14 +583,8 @@ mod tests {
         assert!(matches!(&err, ClusterError::BinariesNotFound { searched } if searched.len() == 1));
         let msg = err.to_string();
         assert!(msg.contains(&empty.path().display().to_string()), "{msg}");
-        assert!(
-            msg.contains("apt-get install postgresql") && msg.contains(PG_BIN_ENV),
-            "{msg}"
-        );
-        assert!(find_binaries_in(&[])
-            .unwrap_err()
-            .to_string()
-            .contains("no candidate"));
+        assert!(msg.contains("apt-get install postgresql") && msg.contains(PG_BIN_ENV), "{msg}");
+        assert!(find_binaries_in(&[]).unwrap_err().to_string().contains("no candidate"));
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! converts it to the staged (target-shaped) row with the manifest's mapping rules, and hands the
 //! staged values to the COPY writer. The engine owns the streaming loop.
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{pin_mut, TryStreamExt};
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCopyOutStream};
-use bytes::Bytes;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CopyInSink, CopyOutStream};
 

@@ -102,10 +102,16 @@ mod tests {
 
     #[test]
     fn passwords_never_print() {
-        assert_eq!(redact("postgresql://app:s3cr3t@db.example.com:6543/postgres"), "postgresql://app:***@db.example.com:6543/postgres");
+        assert_eq!(
+            redact("postgresql://app:s3cr3t@db.example.com:6543/postgres"),
+            "postgresql://app:***@db.example.com:6543/postgres"
+        );
         assert_eq!(redact("postgres://app@localhost/db"), "postgres://app@localhost/db");
         assert_eq!(redact("postgresql://u:p%40ss@h/db?sslmode=require"), "postgresql://u:***@h/db?sslmode=require");
         assert_eq!(redact("host=h user=u password=hunter2 dbname=d"), "host=h user=u password=*** dbname=d");
-        assert_eq!(redact("postgresql://h/db?password=hunter2&sslmode=require"), "postgresql://h/db?password=***&sslmode=require");
+        assert_eq!(
+            redact("postgresql://h/db?password=hunter2&sslmode=require"),
+            "postgresql://h/db?password=***&sslmode=require"
+        );
     }
 }

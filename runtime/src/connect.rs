@@ -32,7 +32,13 @@ fn tls_mode(url: &str) -> (TlsMode, String) {
         ("sslmode=disable", TlsMode::Disable),
     ] {
         if url.contains(needle) {
-            let driver_mode = if mode == TlsMode::VerifyFull { "sslmode=require" } else if mode == TlsMode::Prefer { "sslmode=prefer" } else { needle };
+            let driver_mode = if mode == TlsMode::VerifyFull {
+                "sslmode=require"
+            } else if mode == TlsMode::Prefer {
+                "sslmode=prefer"
+            } else {
+                needle
+            };
             return (mode, url.replace(needle, driver_mode));
         }
     }
@@ -41,10 +47,8 @@ fn tls_mode(url: &str) -> (TlsMode, String) {
 
 pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     let (mode, driver_url) = tls_mode(url.expose());
-    let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e: tokio_postgres::Error| ConnectError::BadUrl {
-        side: url.side,
-        url: url.redacted(),
-        reason: crate::config::redact(&e.to_string()),
+    let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e: tokio_postgres::Error| {
+        ConnectError::BadUrl { side: url.side, url: url.redacted(), reason: crate::config::redact(&e.to_string()) }
     })?;
     if config.get_application_name().is_none() {
         config.application_name("pgbisync");

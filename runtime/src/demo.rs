@@ -39,7 +39,9 @@ pub async fn run(program: &Program, rows: u32, json: bool) -> Result<i32, Failur
         ConnectionUrl::new(Side::Cloud, cloud.url("postgres")),
     )
     .await?;
-    sample::create_schema(program, &connections.desktop, &connections.cloud).await.map_err(fail("creating the tables"))?;
+    sample::create_schema(program, &connections.desktop, &connections.cloud)
+        .await
+        .map_err(fail("creating the tables"))?;
     let tenant = program.manifest.tenant.map(|_| "1".to_string());
     let size = SampleSize { masters: 20, transactional: rows.max(10), mobile: 5 };
     let loaded = sample::load(program, &connections.desktop, &connections.cloud, size, tenant.as_deref())
@@ -66,7 +68,9 @@ pub async fn run(program: &Program, rows: u32, json: bool) -> Result<i32, Failur
     for direction in both {
         let names: Vec<&str> = program.tables(direction, &[]).iter().map(|t| t.spec().name).collect();
         let (_, target) = connections.for_direction(direction);
-        if let Some(r) = crate::status::read(target, program.manifest, direction, &names).await.map_err(fail("reading status"))? {
+        if let Some(r) =
+            crate::status::read(target, program.manifest, direction, &names).await.map_err(fail("reading status"))?
+        {
             rows.extend(r);
         }
     }

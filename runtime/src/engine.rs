@@ -123,7 +123,13 @@ pub async fn run_direction(
         };
         if report.status == Status::Failed && prepared.options.metadata {
             let (_, target) = connections.for_direction(direction);
-            let record = crate::metadata::RunRecord { table: spec.name, watermark: None, rows: 0, status: "failed", error: report.error.as_deref() };
+            let record = crate::metadata::RunRecord {
+                table: spec.name,
+                watermark: None,
+                rows: 0,
+                status: "failed",
+                error: report.error.as_deref(),
+            };
             if let Err(e) = crate::metadata::record(target, manifest.metadata_table(direction), &record).await {
                 tracing::warn!(table = spec.name, error = %crate::error::describe(&e), "could not record the failure");
             }
@@ -180,11 +186,9 @@ async fn prepare<C: GenericClient>(
 ) -> Result<Prepared, EngineError> {
     let names: Vec<&str> = tables.iter().map(|t| t.spec().name).collect();
     let target_side = direction.target();
-    let bootstrap = bootstrap::ensure(target, manifest, direction, &names).await.map_err(|e| EngineError::Bootstrap {
-        direction,
-        side: target_side,
-        message: crate::error::describe(&e),
-    })?;
+    let bootstrap = bootstrap::ensure(target, manifest, direction, &names)
+        .await
+        .map_err(|e| EngineError::Bootstrap { direction, side: target_side, message: crate::error::describe(&e) })?;
     let degraded = match &bootstrap {
         Bootstrap::Degraded { reason } => {
             tracing::warn!(

@@ -9,7 +9,9 @@ const KEY_SQL: &str = "hashtextextended('pgbisync run', 0)";
 pub enum Lock {
     Held(Client),
     /// Another session holds it; its pid when visible.
-    Busy { holder: Option<i32> },
+    Busy {
+        holder: Option<i32>,
+    },
 }
 
 /// Tries to take the run lock on a dedicated connection; dropping the returned client releases it.

@@ -6,7 +6,11 @@ use tokio_postgres::{Client, GenericClient};
 use crate::sql::ident;
 
 /// The stored watermark of a table, or `None` when it has no row.
-pub async fn watermark<C: GenericClient>(client: &C, metadata: &str, table: &str) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+pub async fn watermark<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    table: &str,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
     let row = client
         .query_opt(&format!("SELECT last_sync_timestamp FROM {} WHERE table_name = $1", ident(metadata)), &[&table])
         .await?;
@@ -22,7 +26,11 @@ pub struct RunRecord<'a> {
     pub error: Option<&'a str>,
 }
 
-pub async fn record<C: GenericClient>(client: &C, metadata: &str, r: &RunRecord<'_>) -> Result<(), tokio_postgres::Error> {
+pub async fn record<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    r: &RunRecord<'_>,
+) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             &format!(

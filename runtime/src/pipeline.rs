@@ -119,7 +119,8 @@ pub async fn sync_table<C: GenericClient>(
     let spec = table.spec();
     let started = Instant::now();
     let metadata_table = manifest.metadata_table(spec.direction);
-    let incremental = spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
+    let incremental =
+        spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
 
     let stored = if options.metadata { metadata::watermark(target, metadata_table, spec.name).await? } else { None };
     let since = if incremental { stored.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
@@ -128,14 +129,11 @@ pub async fn sync_table<C: GenericClient>(
     let Horizon { watermark: next_watermark } =
         watermark::horizon(source, Duration::from_secs(manifest.lookback_seconds as u64)).await?;
 
-    let source_tx = source
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let source_tx =
+        source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
     set_settings(&source_tx, manifest, options.tenant.as_deref(), since).await?;
-    let read_sql = if incremental { spec.sql.read_incremental.unwrap_or(spec.sql.read_full) } else { spec.sql.read_full };
+    let read_sql =
+        if incremental { spec.sql.read_incremental.unwrap_or(spec.sql.read_full) } else { spec.sql.read_full };
 
     let tx = target.transaction().await?;
     set_settings(&tx, manifest, options.tenant.as_deref(), since).await?;
@@ -150,6 +148,7 @@ pub async fn sync_table<C: GenericClient>(
     let sink = tx.copy_in(spec.sql.copy_stage).await?;
     let transferred = table.transfer(out, sink).await?;
     source_tx.commit().await?;
+    tracing::debug!(table = spec.name, rows = transferred.rows, elapsed = ?started.elapsed(), "read and staged");
 
     let duplicates_dropped = match spec.sql.dedup {
         Some(sql) => tx.execute(sql, &[]).await?,
@@ -159,14 +158,22 @@ pub async fn sync_table<C: GenericClient>(
         tx.execute(*check, &[]).await?;
     }
     set_aside(&tx).await?;
+    tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "deduplicated and checked");
     for statement in spec.sql.prepare {
         tx.execute(*statement, &[]).await?;
     }
     let written = apply(&tx, spec).await?;
+    tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
 
     let rejected: i64 = tx.query_one("SELECT count(DISTINCT \"_n\") FROM \"_pgbisync_rejected\"", &[]).await?.get(0);
     let reject_samples: Vec<(String, String)> = tx
-        .query(&format!("SELECT x.k, x.reason FROM ({}) AS x(k, reason, d, t) ORDER BY x.k LIMIT 5", spec.sql.describe_rejects), &[])
+        .query(
+            &format!(
+                "SELECT x.k, x.reason FROM ({}) AS x(k, reason, d, t) ORDER BY x.k LIMIT 5",
+                spec.sql.describe_rejects
+            ),
+            &[],
+        )
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
@@ -183,7 +190,8 @@ pub async fn sync_table<C: GenericClient>(
     let status = if rejected > 0 { Status::Partial } else { Status::Ok };
 
     if options.metadata {
-        metadata::replace_rejects(&tx, manifest.rejects_table(spec.direction), spec.name, spec.sql.describe_rejects).await?;
+        metadata::replace_rejects(&tx, manifest.rejects_table(spec.direction), spec.name, spec.sql.describe_rejects)
+            .await?;
         metadata::record(
             &tx,
             metadata_table,
@@ -192,7 +200,9 @@ pub async fn sync_table<C: GenericClient>(
                 watermark: Some(new_watermark),
                 rows: written as i64,
                 status: status.as_str(),
-                error: (rejected > 0).then(|| format!("{rejected} row(s) set aside; see {}", manifest.rejects_table(spec.direction))).as_deref(),
+                error: (rejected > 0)
+                    .then(|| format!("{rejected} row(s) set aside; see {}", manifest.rejects_table(spec.direction)))
+                    .as_deref(),
             },
         )
         .await?;
@@ -261,8 +271,11 @@ async fn apply(tx: &Transaction<'_>, spec: &TableSpec) -> Result<u64, tokio_post
             Err(e) if is_row_error(&e) => {
                 tx.batch_execute("ROLLBACK TO SAVEPOINT pgbisync_apply").await?;
                 if lo == hi {
-                    tx.execute("INSERT INTO \"_pgbisync_rejected\" (\"_n\", reason) VALUES ($1, $2)", &[&lo, &describe(&e)])
-                        .await?;
+                    tx.execute(
+                        "INSERT INTO \"_pgbisync_rejected\" (\"_n\", reason) VALUES ($1, $2)",
+                        &[&lo, &describe(&e)],
+                    )
+                    .await?;
                     set_aside(tx).await?;
                 } else {
                     let mid = lo + (hi - lo) / 2;

@@ -72,7 +72,13 @@ fn numeric_args(sql_type: &str) -> Option<(u32, u32)> {
 }
 
 /// A SQL expression over `i` (the row number) giving a plausible value of the column.
-fn value_expr(c: &ColumnSpec, key: bool, parent_rows: Option<u32>, tenant: Option<(&str, &str)>, offset: u32) -> String {
+fn value_expr(
+    c: &ColumnSpec,
+    key: bool,
+    parent_rows: Option<u32>,
+    tenant: Option<(&str, &str)>,
+    offset: u32,
+) -> String {
     let i = format!("(i + {offset})");
     if let Some((col, value)) = tenant {
         if col == c.name && !key {
@@ -186,12 +192,21 @@ pub async fn load(
 ) -> Result<SampleSummary, tokio_postgres::Error> {
     let tenant = program.manifest.tenant.and_then(|t| tenant.map(|v| (t.column, v)));
     let mut summary = SampleSummary::default();
-    let forward: Vec<&TableSpec> = program.tables.iter().map(|t| t.spec()).filter(|s| s.direction == Direction::Forward).collect();
+    let forward: Vec<&TableSpec> =
+        program.tables.iter().map(|t| t.spec()).filter(|s| s.direction == Direction::Forward).collect();
     let rows_of = |s: &TableSpec| if is_master(s) { size.masters } else { size.transactional };
     let parents = Parents(
         forward
             .iter()
-            .chain(program.tables.iter().map(|t| t.spec()).filter(|s| s.direction == Direction::Reverse).collect::<Vec<_>>().iter())
+            .chain(
+                program
+                    .tables
+                    .iter()
+                    .map(|t| t.spec())
+                    .filter(|s| s.direction == Direction::Reverse)
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
             .filter(|s| s.key.len() == 1)
             .map(|s| (s.key[0], s.name, rows_of(s)))
             .collect(),
@@ -206,10 +221,7 @@ pub async fn load(
             let k = crate::sql::ident(key[0]);
             summary.duplicates += desktop
                 .execute(
-                    &format!(
-                        "INSERT INTO {t} SELECT * FROM {t} WHERE {k} <= 3",
-                        t = crate::sql::ident(side.name)
-                    ),
+                    &format!("INSERT INTO {t} SELECT * FROM {t} WHERE {k} <= 3", t = crate::sql::ident(side.name)),
                     &[],
                 )
                 .await?;

@@ -71,11 +71,7 @@ pub fn compare(side: &SideTable, live: &LiveColumns, is_source: bool) -> Vec<Dif
 }
 
 /// All differences of one table-direction, source side then target side.
-pub fn table_differences(
-    spec: &TableSpec,
-    source_live: &LiveColumns,
-    target_live: &LiveColumns,
-) -> Vec<Difference> {
+pub fn table_differences(spec: &TableSpec, source_live: &LiveColumns, target_live: &LiveColumns) -> Vec<Difference> {
     let mut d = compare(&spec.source, source_live, true);
     d.extend(compare(&spec.target, target_live, false));
     d

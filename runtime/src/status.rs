@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
-use crate::sql::ident;
 use crate::spec::{Direction, ManifestSpec};
+use crate::sql::ident;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StatusRow {
@@ -31,7 +31,8 @@ pub async fn read(
     if exists.is_none() {
         return Ok(None);
     }
-    let has_rejects: Option<String> = client.query_one("SELECT to_regclass($1)::text", &[&ident(rejects)]).await?.get(0);
+    let has_rejects: Option<String> =
+        client.query_one("SELECT to_regclass($1)::text", &[&ident(rejects)]).await?.get(0);
     let rejects_count = if has_rejects.is_some() {
         format!("(SELECT count(*) FROM {} r WHERE r.table_name = m.table_name)", ident(rejects))
     } else {

@@ -49,24 +49,15 @@ impl Pair {
     /// Two servers with no tables at all.
     pub async fn empty() -> Pair {
         init_env();
-        let (desktop, cloud) = tokio::join!(
-            start_cluster("desktop", "Asia/Kolkata"),
-            start_cluster("cloud", "UTC")
-        );
-        Pair {
-            desktop,
-            cloud,
-            program: pgbisync_generated::program(),
-        }
+        let (desktop, cloud) = tokio::join!(start_cluster("desktop", "Asia/Kolkata"), start_cluster("cloud", "UTC"));
+        Pair { desktop, cloud, program: pgbisync_generated::program() }
     }
 
     /// Two servers with every manifest table created on both sides, empty.
     pub async fn with_schema() -> Pair {
         let pair = Pair::empty().await;
         let (d, c) = (pair.desktop_client().await, pair.cloud_client().await);
-        sample::create_schema(&pair.program, &d, &c)
-            .await
-            .expect("creating the manifest's tables");
+        sample::create_schema(&pair.program, &d, &c).await.expect("creating the manifest's tables");
         pair
     }
 
@@ -74,9 +65,7 @@ impl Pair {
     pub async fn with_sample(size: SampleSize) -> (Pair, SampleSummary) {
         let pair = Pair::with_schema().await;
         let (d, c) = (pair.desktop_client().await, pair.cloud_client().await);
-        let summary = sample::load(&pair.program, &d, &c, size, Some(TENANT))
-            .await
-            .expect("loading sample data");
+        let summary = sample::load(&pair.program, &d, &c, size, Some(TENANT)).await.expect("loading sample data");
         (pair, summary)
     }
 
@@ -114,62 +103,32 @@ impl Pair {
     }
 
     /// Runs the given directions once through the engine, as `pgbisync forward/reverse/run` does.
-    pub async fn sync(
-        &self,
-        directions: &[Direction],
-        options: SyncOptions,
-    ) -> Vec<DirectionReport> {
+    pub async fn sync(&self, directions: &[Direction], options: SyncOptions) -> Vec<DirectionReport> {
         let mut connections = self.connections().await;
-        let options = SyncOptions {
-            tenant: Some(TENANT.to_string()),
-            ..options
-        };
-        match sync_once(
-            &self.program,
-            &mut connections,
-            directions,
-            &options,
-            false,
-            true,
-        )
-        .await
-        {
+        let options = SyncOptions { tenant: Some(TENANT.to_string()), ..options };
+        match sync_once(&self.program, &mut connections, directions, &options, false, true).await {
             Ok((_, reports)) => reports,
             Err(f) => panic!("sync failed to run (exit {}): {}", f.code, f.message),
         }
     }
 
     pub async fn forward(&self) -> Vec<TableReport> {
-        flatten(
-            self.sync(&[Direction::Forward], SyncOptions::default())
-                .await,
-        )
+        flatten(self.sync(&[Direction::Forward], SyncOptions::default()).await)
     }
 
     pub async fn reverse(&self) -> Vec<TableReport> {
-        flatten(
-            self.sync(&[Direction::Reverse], SyncOptions::default())
-                .await,
-        )
+        flatten(self.sync(&[Direction::Reverse], SyncOptions::default()).await)
     }
 
     pub async fn forward_tables(&self, tables: &[&str]) -> Vec<TableReport> {
-        let options = SyncOptions {
-            tables: tables.iter().map(|t| t.to_string()).collect(),
-            ..SyncOptions::default()
-        };
+        let options = SyncOptions { tables: tables.iter().map(|t| t.to_string()).collect(), ..SyncOptions::default() };
         flatten(self.sync(&[Direction::Forward], options).await)
     }
 
     /// Runs the `pgbisync` command line in-process against this pair; returns its exit code.
     pub async fn cli(&self, args: &[&str]) -> i32 {
-        let mut argv: Vec<String> = vec![
-            "pgbisync".into(),
-            "--desktop-url".into(),
-            self.desktop_url(),
-            "--cloud-url".into(),
-            self.cloud_url(),
-        ];
+        let mut argv: Vec<String> =
+            vec!["pgbisync".into(), "--desktop-url".into(), self.desktop_url(), "--cloud-url".into(), self.cloud_url()];
         argv.extend(args.iter().map(|a| a.to_string()));
         let program = self.program;
         tokio::task::spawn_blocking(move || pgbisync_runtime::cli::main_with_args(&program, argv))
@@ -179,9 +138,8 @@ impl Pair {
 }
 
 pub async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let (client, connection) =
+        tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -194,30 +152,16 @@ pub fn flatten(reports: Vec<DirectionReport>) -> Vec<TableReport> {
 
 /// The report of one table, by name.
 pub fn report<'a>(reports: &'a [TableReport], table: &str) -> &'a TableReport {
-    reports
-        .iter()
-        .find(|r| r.table == table)
-        .unwrap_or_else(|| panic!("no report for {table}: {reports:#?}"))
+    reports.iter().find(|r| r.table == table).unwrap_or_else(|| panic!("no report for {table}: {reports:#?}"))
 }
 
 pub fn assert_status(r: &TableReport, status: Status) {
-    assert_eq!(
-        r.status, status,
-        "{} {}: {:?}",
-        r.direction, r.table, r.error
-    );
+    assert_eq!(r.status, status, "{} {}: {:?}", r.direction, r.table, r.error);
 }
 
 /// A single value from a query.
-pub async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(
-    client: &Client,
-    sql: &str,
-) -> T {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
+pub async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql: &str) -> T {
+    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
 }
 
 pub async fn count(client: &Client, table_and_filter: &str) -> i64 {
@@ -225,9 +169,5 @@ pub async fn count(client: &Client, table_and_filter: &str) -> i64 {
 }
 
 pub fn small_sample() -> SampleSize {
-    SampleSize {
-        masters: 10,
-        transactional: 50,
-        mobile: 3,
-    }
+    SampleSize { masters: 10, transactional: 50, mobile: 3 }
 }
