@@ -1,6 +1,7 @@
 //! Reading and writing one table's row of a direction's metadata table, and its rejects.
 
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient};
 
 use crate::sql::ident;
@@ -12,7 +13,10 @@ pub async fn watermark<C: GenericClient>(
     table: &str,
 ) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
     let row = client
-        .query_opt(&format!("SELECT last_sync_timestamp FROM {} WHERE table_name = $1", ident(metadata)), &[&table])
+        .query_typed_opt(
+            &format!("SELECT last_sync_timestamp FROM {} WHERE table_name = $1", ident(metadata)),
+            &[(&table, Type::TEXT)],
+        )
         .await?;
     Ok(row.map(|r| r.get(0)))
 }
@@ -32,13 +36,19 @@ pub async fn record<C: GenericClient>(
     r: &RunRecord<'_>,
 ) -> Result<(), tokio_postgres::Error> {
     client
-        .execute(
+        .query_typed(
             &format!(
                 "UPDATE {} SET last_sync_timestamp = COALESCE($2, last_sync_timestamp), last_run_at = now(), \
                  rows_copied = $3, status = $4, last_error = $5, updated_at = now() WHERE table_name = $1",
                 ident(metadata)
             ),
-            &[&r.table, &r.watermark, &r.rows, &r.status, &r.error],
+            &[
+                (&r.table, Type::TEXT),
+                (&r.watermark, Type::TIMESTAMPTZ),
+                (&r.rows, Type::INT8),
+                (&r.status, Type::TEXT),
+                (&r.error, Type::TEXT),
+            ],
         )
         .await?;
     Ok(())
@@ -67,14 +77,15 @@ pub async fn replace_rejects<C: GenericClient>(
 
 /// Sets watermarks back to the epoch so the next run is a full pass.
 pub async fn reset(client: &Client, metadata: &str, tables: &[&str]) -> Result<u64, tokio_postgres::Error> {
-    client
-        .execute(
+    let rows = client
+        .query_typed(
             &format!(
-                "UPDATE {} SET last_sync_timestamp = '{}', updated_at = now() WHERE table_name = ANY($1)",
+                "UPDATE {} SET last_sync_timestamp = '{}', updated_at = now() WHERE table_name = ANY($1) RETURNING 1",
                 ident(metadata),
                 crate::bootstrap::EPOCH
             ),
-            &[&tables],
+            &[(&tables, Type::TEXT_ARRAY)],
         )
-        .await
+        .await?;
+    Ok(rows.len() as u64)
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
 use crate::spec::{SideTable, TableSpec};
@@ -30,12 +31,12 @@ pub type LiveColumns = HashMap<(String, String), (String, bool)>;
 /// Reads the live columns of the named tables (as the connection's search path resolves them).
 pub async fn live_columns<C: GenericClient>(client: &C, tables: &[&str]) -> Result<LiveColumns, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              WHERE c.relname = ANY($1) AND pg_catalog.pg_table_is_visible(c.oid) \
              AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&tables],
+            &[(&tables, Type::TEXT_ARRAY)],
         )
         .await?;
     Ok(rows.iter().map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3)))).collect())

@@ -1,6 +1,7 @@
 //! `pgbisync status`: per table and direction, what the metadata and rejects tables record.
 
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::spec::{Direction, ManifestSpec};
@@ -27,25 +28,26 @@ pub async fn read(
 ) -> Result<Option<Vec<StatusRow>>, tokio_postgres::Error> {
     let metadata = manifest.metadata_table(direction);
     let rejects = manifest.rejects_table(direction);
-    let exists: Option<String> = client.query_one("SELECT to_regclass($1)::text", &[&ident(metadata)]).await?.get(0);
+    let exists: Option<String> =
+        client.query_typed_one("SELECT to_regclass($1)::text", &[(&ident(metadata), Type::TEXT)]).await?.get(0);
     if exists.is_none() {
         return Ok(None);
     }
     let has_rejects: Option<String> =
-        client.query_one("SELECT to_regclass($1)::text", &[&ident(rejects)]).await?.get(0);
+        client.query_typed_one("SELECT to_regclass($1)::text", &[(&ident(rejects), Type::TEXT)]).await?.get(0);
     let rejects_count = if has_rejects.is_some() {
         format!("(SELECT count(*) FROM {} r WHERE r.table_name = m.table_name)", ident(rejects))
     } else {
         "0::bigint".to_string()
     };
     let rows = client
-        .query(
+        .query_typed(
             &format!(
                 "SELECT m.table_name::text, m.last_sync_timestamp, m.last_run_at, m.rows_copied, m.status, m.last_error, {rejects_count} \
                  FROM {} m WHERE m.table_name = ANY($1)",
                 ident(metadata)
             ),
-            &[&tables],
+            &[(&tables, Type::TEXT_ARRAY)],
         )
         .await?;
     let mut out: Vec<StatusRow> = rows

@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 pub struct Horizon {
@@ -24,11 +25,11 @@ pub struct Horizon {
 
 pub async fn horizon(source: &Client, lookback: Duration) -> Result<Horizon, tokio_postgres::Error> {
     let row = source
-        .query_one(
+        .query_typed_one(
             "SELECT LEAST(clock_timestamp(), (SELECT min(a.xact_start) FROM pg_catalog.pg_stat_activity a \
              WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL \
              AND a.backend_type = 'client backend')) - make_interval(secs => $1)",
-            &[&(lookback.as_secs_f64())],
+            &[(&lookback.as_secs_f64(), Type::FLOAT8)],
         )
         .await?;
     Ok(Horizon { watermark: row.get(0) })
