@@ -146,12 +146,7 @@ async fn main() {
 
     // Nothing changed since the last run: an incremental pass should cost milliseconds.
     d.batch_execute("CREATE INDEX IF NOT EXISTS jobshead_updated_at ON jobshead (updated_at)").await.unwrap();
-    let mut connections = Connections::open(
-        ConnectionUrl::new(Side::Desktop, desktop.url("postgres")),
-        ConnectionUrl::new(Side::Cloud, cloud.url("postgres")),
-    )
-    .await
-    .unwrap();
+    let mut connections = open(&desktop, &cloud).await;
     let options = SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
     sync_once(&program, &mut connections, &[Direction::Forward], &options, false, true).await.unwrap();
     let started = Instant::now();

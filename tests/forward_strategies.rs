@@ -589,7 +589,6 @@ async fn a_dry_run_writes_no_row_and_moves_no_watermark() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn a_dry_run_reports_what_the_real_run_would_write() {
     let pair = Pair::with_schema().await;
     let desktop = pair.desktop_client().await;
@@ -612,7 +611,6 @@ async fn a_dry_run_reports_what_the_real_run_would_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn a_row_with_two_missing_parents_counts_as_one_row_set_aside() {
     let pair = Pair::with_schema().await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
@@ -631,7 +629,6 @@ async fn a_row_with_two_missing_parents_counts_as_one_row_set_aside() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn a_null_tracked_duplicate_never_overwrites_the_newest_row_on_later_runs() {
     let pair = Pair::with_schema().await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
@@ -659,7 +656,6 @@ async fn a_null_tracked_duplicate_never_overwrites_the_newest_row_on_later_runs(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn time_24_00_round_trips_instead_of_wrapping_to_midnight() {
     let pair = Pair::with_schema().await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);

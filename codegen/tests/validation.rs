@@ -193,7 +193,6 @@ fn unknown_key_in_a_tables_forward_section() {
 }
 
 #[test]
-
 fn unknown_key_names_its_table_and_path() {
     let text = base_with("      strategy: upsert\n", "      strategi: upsert\n");
     let errors = reject(&text);
@@ -225,7 +224,6 @@ fn duplicate_key_in_a_mapping() {
 }
 
 #[test]
-
 fn duplicate_key_names_the_key_without_library_advice() {
     let text = base_with("      mode: full\n", "      mode: full\n      mode: incremental\n");
     let errors = reject(&text);
@@ -260,7 +258,6 @@ fn column_declared_twice() {
 }
 
 #[test]
-
 fn column_declared_twice_is_reported_once() {
     let text = base_with("      - qty integer\n", "      - qty integer\n      - amount integer\n");
     let errors = reject(&text);
@@ -268,7 +265,6 @@ fn column_declared_twice_is_reported_once() {
 }
 
 #[test]
-
 fn column_names_reserved_by_the_stage_are_rejected() {
     for reserved in ["_n", "_track"] {
         let text = base_with("      - qty integer\n", &format!("      - qty integer\n      - {reserved} integer\n"));
@@ -306,7 +302,6 @@ fn nullable_key_column() {
 }
 
 #[test]
-
 fn shared_key_errors_are_reported_once_under_key() {
     for (key, message) in [("idx", "is not a column of the table"), ("qty", "is nullable")] {
         let text = base_with("    key: [id]\n    references:", &format!("    key: [{key}]\n    references:"));
@@ -452,7 +447,6 @@ fn skip_of_a_column_that_is_not_shared() {
 }
 
 #[test]
-
 fn reverse_skip_of_a_renamed_column_takes_its_manifest_name() {
     // Everywhere else (key, references) shared columns go by their desktop name.
     let text = base_with(
@@ -568,7 +562,6 @@ fn references_that_form_a_cycle() {
 }
 
 #[test]
-
 fn an_error_in_a_parent_does_not_make_it_unknown_to_its_children() {
     let text = base_with("      - label text\n", "      - label txet\n");
     let errors = reject(&text);
