@@ -39,6 +39,15 @@ async fn copy_pipe(desktop: &Client, cloud: &Client) -> Duration {
     started.elapsed()
 }
 
+async fn open(desktop: &Cluster, cloud: &Cluster) -> Connections {
+    Connections::open(
+        ConnectionUrl::new(Side::Desktop, desktop.url("postgres")),
+        ConnectionUrl::new(Side::Cloud, cloud.url("postgres")),
+    )
+    .await
+    .unwrap()
+}
+
 async fn pgbisync_full(
     program: &pgbisync_runtime::program::Program,
     desktop: &Cluster,
@@ -46,12 +55,7 @@ async fn pgbisync_full(
     cloud_client: &Client,
 ) -> Duration {
     cloud_client.batch_execute("TRUNCATE jobshead; DELETE FROM _sync_metadata").await.ok();
-    let mut connections = Connections::open(
-        ConnectionUrl::new(Side::Desktop, desktop.url("postgres")),
-        ConnectionUrl::new(Side::Cloud, cloud.url("postgres")),
-    )
-    .await
-    .unwrap();
+    let mut connections = open(desktop, cloud).await;
     let options = SyncOptions { full: true, tables: vec!["jobshead".into()], dry_run: false, tenant: Some("1".into()) };
     let started = Instant::now();
     let (_, reports) =
