@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pooler;
+
 use std::sync::Once;
 
 use pgbisync_runtime::cli::{sync_once, SyncOptions};
