@@ -129,8 +129,13 @@ impl Pair {
 
     /// Runs the `pgbisync` command line in-process against this pair; returns its exit code.
     pub async fn cli(&self, args: &[&str]) -> i32 {
+        self.cli_with_urls(&self.desktop_url(), &self.cloud_url(), args).await
+    }
+
+    /// Runs the command line in-process with the given URLs; returns its exit code.
+    pub async fn cli_with_urls(&self, desktop: &str, cloud: &str, args: &[&str]) -> i32 {
         let mut argv: Vec<String> =
-            vec!["pgbisync".into(), "--desktop-url".into(), self.desktop_url(), "--cloud-url".into(), self.cloud_url()];
+            vec!["pgbisync".into(), "--desktop-url".into(), desktop.into(), "--cloud-url".into(), cloud.into()];
         argv.extend(args.iter().map(|a| a.to_string()));
         let program = self.program;
         tokio::task::spawn_blocking(move || pgbisync_runtime::cli::main_with_args(&program, argv))
