@@ -56,7 +56,8 @@ async fn pgbisync_full(
 ) -> Duration {
     cloud_client.batch_execute("TRUNCATE jobshead; DELETE FROM _sync_metadata").await.ok();
     let mut connections = open(desktop, cloud).await;
-    let options = SyncOptions { full: true, tables: vec!["jobshead".into()], dry_run: false, tenant: Some("1".into()) };
+    let options =
+        SyncOptions { full: true, tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
     let started = Instant::now();
     let (_, reports) =
         sync_once(program, &mut connections, &[Direction::Forward], &options, false, true).await.unwrap();

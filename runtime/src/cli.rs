@@ -364,9 +364,10 @@ pub async fn sync_once(
     Ok((code, reports))
 }
 
-fn sync_options(program: &Program, a: &SyncArgs) -> Result<SyncOptions, Failure> {
+fn sync_options(program: &Program, cli: &Cli, a: &SyncArgs) -> Result<SyncOptions, Failure> {
     let tenant = config::tenant(program.manifest, None)?;
-    Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant })
+    let progress = !cli.json && !cli.quiet;
+    Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant, progress })
 }
 
 fn table_line(r: &TableReport) -> String {
@@ -410,14 +411,14 @@ fn summary(all: &[&TableReport], dry_run: bool) -> String {
 }
 
 async fn sync(program: &Program, cli: &Cli, directions: &[Direction], args: &SyncArgs) -> Result<i32, Failure> {
-    let options = sync_options(program, args)?;
+    let options = sync_options(program, cli, args)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
     Ok(sync_once(program, &mut connections, directions, &options, cli.json, cli.quiet).await?.0)
 }
 
 async fn run(program: &Program, cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
-    let options = sync_options(program, &args.sync)?;
+    let options = sync_options(program, cli, &args.sync)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
     let both = [Direction::Forward, Direction::Reverse];

@@ -9,7 +9,11 @@ use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCo
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CopyInSink, CopyOutStream};
 
+use crate::progress::Progress;
 use crate::spec::TableSpec;
+
+/// Rows between progress updates: often enough for a terminal, rare enough to cost nothing.
+const PROGRESS_EVERY: i64 = 16_384;
 
 /// Implemented by the generator for every table-direction.
 pub trait TableCodec: Send + Sync + 'static {
@@ -44,6 +48,7 @@ pub trait CompiledTable: Send + Sync {
         &'a self,
         source: CopyOutStream,
         target: CopyInSink<Bytes>,
+        progress: &'a Progress,
     ) -> BoxFuture<'a, Result<TransferStats, TransferError>>;
 }
 
@@ -75,6 +80,7 @@ impl<C: TableCodec> CompiledTable for Compiled<C> {
         &'a self,
         source: CopyOutStream,
         target: CopyInSink<Bytes>,
+        progress: &'a Progress,
     ) -> BoxFuture<'a, Result<TransferStats, TransferError>> {
         Box::pin(async move {
             let spec = self.spec();
@@ -85,6 +91,9 @@ impl<C: TableCodec> CompiledTable for Compiled<C> {
             let mut n: i64 = 0;
             while let Some(row) = rows.try_next().await.map_err(TransferError::Stream)? {
                 n += 1;
+                if n % PROGRESS_EVERY == 0 {
+                    progress.rows(n as u64);
+                }
                 let source = C::decode(&row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
                 let staged = C::convert(source);
                 writer.as_mut().write(&C::stage_values(&staged, &n)).await.map_err(TransferError::Stream)?;

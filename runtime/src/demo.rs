@@ -56,7 +56,7 @@ pub async fn run(program: &Program, rows: u32, json: bool) -> Result<i32, Failur
         tenant.as_deref().map(|t| format!("; tenant {t}")).unwrap_or_default()
     ));
 
-    let options = SyncOptions { tenant, ..SyncOptions::default() };
+    let options = SyncOptions { tenant, progress: !json, ..SyncOptions::default() };
     let both = [Direction::Forward, Direction::Reverse];
     say("\n== first run: no metadata tables exist yet; pgbisync creates them and copies everything".into());
     let (first, _) = sync_once(program, &mut connections, &both, &options, json, false).await?;

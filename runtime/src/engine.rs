@@ -55,6 +55,8 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// The tenant value when the manifest declares a tenant scope.
     pub tenant: Option<String>,
+    /// Show a progress line for long tables (the CLI sets it for human output on a terminal).
+    pub progress: bool,
 }
 
 /// What a direction's run did.
@@ -221,7 +223,12 @@ async fn prepare<C: GenericClient>(
     let target_live = schema_check::live_columns(target, &target_tables)
         .await
         .map_err(|e| EngineError::Schema { side: target_side, message: crate::error::describe(&e) })?;
-    let options = RunOptions { full: sync.full, tenant: sync.tenant.clone(), metadata: bootstrap.is_ready() };
+    let options = RunOptions {
+        full: sync.full,
+        tenant: sync.tenant.clone(),
+        metadata: bootstrap.is_ready(),
+        progress: sync.progress,
+    };
     Ok(Prepared { degraded, options, source_live, target_live })
 }
 

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod metadata;
 pub mod pipeline;
 pub mod program;
+pub mod progress;
 pub mod sample;
 pub mod schema_check;
 pub mod spec;

@@ -21,6 +21,8 @@ pub struct RunOptions {
     pub tenant: Option<String>,
     /// False when the bootstrap could not create the metadata: full reads, nothing recorded.
     pub metadata: bool,
+    /// Draw a progress line for long tables (on a terminal).
+    pub progress: bool,
 }
 
 /// What happened to one table.
@@ -137,6 +139,9 @@ pub async fn sync_table<C: GenericClient>(
 
     let tx = target.transaction().await?;
     set_settings(&tx, manifest, options.tenant.as_deref(), since).await?;
+    // Dedup, checks and apply hash or sort the whole batch; the default 4 MB spills a large
+    // table to disk. Local to this transaction.
+    tx.batch_execute("SET LOCAL work_mem = '128MB'").await?;
     tx.batch_execute(spec.sql.create_stage).await?;
     tx.batch_execute(
         "CREATE TEMPORARY TABLE \"_pgbisync_rejected\" (\"_n\" bigint NOT NULL, reason text NOT NULL) ON COMMIT DROP; \
@@ -146,9 +151,14 @@ pub async fn sync_table<C: GenericClient>(
 
     let out = source_tx.copy_out(read_sql).await?;
     let sink = tx.copy_in(spec.sql.copy_stage).await?;
-    let transferred = table.transfer(out, sink).await?;
+    let progress = crate::progress::Progress::start(spec.name, options.progress);
+    let transferred = table.transfer(out, sink, &progress).await?;
+    drop(progress);
     source_tx.commit().await?;
     tracing::debug!(table = spec.name, rows = transferred.rows, elapsed = ?started.elapsed(), "read and staged");
+    // Temporary tables are never analyzed automatically; without statistics the planner guesses
+    // the batch's size and may hash a million staged rows to probe an empty target.
+    tx.batch_execute("ANALYZE \"_pgbisync_stage\"").await?;
 
     let duplicates_dropped = match spec.sql.dedup {
         Some(sql) => tx.execute(sql, &[]).await?,
