@@ -42,7 +42,7 @@ fn static_name(t: &TableDirection) -> Ident {
 fn value_type(ty: &PgType, nullable: bool) -> TokenStream {
     let inner = ty.rust_type();
     if nullable {
-        quote!(::std::option::Option<#inner>)
+        quote!(Option<#inner>)
     } else {
         inner
     }
@@ -90,7 +90,7 @@ fn constant(ty: &PgType, value: &str) -> TokenStream {
             let t = ty.rust_type();
             quote!(#lit as #t)
         }
-        PgType::Text | PgType::Varchar(_) | PgType::Char(_) => quote!(::std::string::String::from(#value)),
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) => quote!(String::from(#value)),
         other => {
             let t = other.rust_type();
             quote!(#value.parse::<#t>().expect("constant checked when the manifest was compiled"))
@@ -125,6 +125,7 @@ fn table_direction(t: &TableDirection) -> TokenStream {
     });
     let decode_fields = t.read.iter().enumerate().map(|(i, c)| {
         let f = field(&c.name);
+        let i = proc_macro2::Literal::usize_unsuffixed(i);
         quote!(#f: row.try_get(#i)?)
     });
     let mut staged_fields: Vec<TokenStream> = t
@@ -170,7 +171,7 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         let src = field(track);
         staged_fields.push(quote!(
             /// The source's tracking value, kept for newest-wins dedup and the watermark.
-            pub _track: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>
+            pub _track: Option<::chrono::DateTime<::chrono::Utc>>
         ));
         convert_fields.push(if nullable { quote!(_track: source.#src) } else { quote!(_track: Some(source.#src)) });
         values.push(quote!(&staged._track));
@@ -220,6 +221,7 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         stage_types.push(quote!(::pgbisync_runtime::wire::Type::TIMESTAMPTZ));
     }
     let line = t.line as u32;
+    let count = proc_macro2::Literal::usize_unsuffixed(values.len() + 1);
 
     quote! {
         #[doc = #doc_source]
@@ -276,7 +278,8 @@ fn table_direction(t: &TableDirection) -> TokenStream {
             }
 
             fn stage_values<'a>(staged: &'a Self::Staged, row_number: &'a i64) -> Vec<&'a (dyn ToSql + Sync)> {
-                vec![row_number, #(#values),*]
+                let values: [&'a (dyn ToSql + Sync); #count] = [row_number, #(#values),*];
+                values.to_vec()
             }
         }
     }
