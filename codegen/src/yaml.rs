@@ -19,7 +19,9 @@ pub fn parse(file: &str, text: &str) -> Result<Manifest, Box<Diagnostic>> {
         let fix = fix_for(&message);
         let table = table_at(text, position.line);
         let field = match (field_of(&message), parent_keys(text, position)) {
-            (leaf, parents) if !parents.is_empty() && leaf != "(document)" => format!("{}.{leaf}", parents.join(".")),
+            (leaf, parents) if !parents.is_empty() && leaf != "(YAML syntax)" => {
+                format!("{}.{leaf}", parents.join("."))
+            }
             (leaf, _) => leaf,
         };
         Box::new(Diagnostic { file: file.to_string(), position, table, field, message, fix })
@@ -112,7 +114,7 @@ fn field_of(message: &str) -> String {
     if quoted.len() >= 3 {
         quoted[1].to_string()
     } else {
-        "(document)".to_string()
+        "(YAML syntax)".to_string()
     }
 }
 
@@ -127,6 +129,6 @@ fn fix_for(message: &str) -> String {
     } else if lower.contains("unknown variant") {
         "use one of the values the message lists".into()
     } else {
-        "fix the YAML at that position (indentation, quoting, a missing `:` or `-`)".into()
+        "fix the YAML at that position or just above it (an unclosed `[` or `{`, indentation, quoting, a missing `:` or `-`)".into()
     }
 }

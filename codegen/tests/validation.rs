@@ -163,7 +163,7 @@ fn yaml_syntax_error() {
     let text = base_with("    key: [id]\n    references:", "    key [id]\n    references:");
     let errors = reject(&text);
     let rendered = check_position_and_fix(only(&errors), at(&text, "key [id]"));
-    assert!(rendered.contains("field `(document)`"), "{rendered}");
+    assert!(rendered.contains("field `(YAML syntax)`"), "{rendered}");
     assert!(rendered.contains("expected ':'"), "{rendered}");
     assert!(rendered.contains("indentation, quoting, a missing `:` or `-`"), "{rendered}");
 }
