@@ -1,6 +1,7 @@
-//! Throughput of a full forward sync of a jobshead-shaped table, as a ratio against a plain binary
-//! COPY pipe between the same two servers in the same run (these machines are noisy; only the ratio
-//! means something). Run: `cargo bench --bench forward -- [rows]` (default 100000).
+//! Throughput of a full forward sync of a jobshead-shaped table, and of a reverse sync of 25,000
+//! mobile-born rows into a desktop table without a key, each as a ratio against a plain binary COPY
+//! pipe between the same two servers in the same run (these machines are noisy; only the ratios
+//! mean something). Run: `cargo bench --bench forward -- [rows]` (default 100000).
 
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,81 @@ async fn pgbisync_full(
     assert_eq!(r.error, None);
     assert!(r.rows_written > 0);
     elapsed
+}
+
+/// Reverse: 25,000 rows born on mobile come back to a desktop table that has no key and no index
+/// on it (as the legacy tables), against a plain binary COPY pipe of the same rows.
+async fn reverse(
+    program: &pgbisync_runtime::program::Program,
+    desktop: &Cluster,
+    cloud: &Cluster,
+    d: &Client,
+    c: &Client,
+) {
+    const MOBILE: i64 = 25_000;
+    c.execute(
+        &format!(
+            "INSERT INTO jobshead ({COLUMNS}, source) SELECT 1, g % 500, 1 + g % 20, 10000000 + g, 2024, 1 + g % 730, \
+             DATE '2024-01-01' + (g % 365)::int, NULL, 'M', 'from the phone ' || g, 'site', g % 600, NULL, NULL, 'O', 'M' \
+             FROM generate_series(1, $1::bigint) g"
+        ),
+        &[&MOBILE],
+    )
+    .await
+    .unwrap();
+    d.batch_execute(
+        "CREATE TABLE jobshead_pipe (LIKE jobshead); INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
+         INSERT INTO locmaster (org_id, loc_id, locname) SELECT 1, g, 'loc ' || g FROM generate_series(1, 20) g",
+    )
+    .await
+    .unwrap();
+    let desktop_rows: i64 = d.query_one("SELECT count(*) FROM jobshead", &[]).await.unwrap().get(0);
+    println!(
+        "reverse sync of {MOBILE} mobile-born jobshead rows into a desktop table of {desktop_rows} rows without a key"
+    );
+    let (mut pipe, mut sync) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        d.batch_execute("TRUNCATE jobshead_pipe").await.unwrap();
+        let started = Instant::now();
+        let out = c
+            .copy_out(&format!("COPY (SELECT {COLUMNS} FROM jobshead WHERE source = 'M') TO STDOUT (FORMAT binary)"))
+            .await
+            .unwrap();
+        let sink = d.copy_in(&format!("COPY jobshead_pipe ({COLUMNS}) FROM STDIN (FORMAT binary)")).await.unwrap();
+        futures_util::pin_mut!(out);
+        futures_util::pin_mut!(sink);
+        while let Some(chunk) = out.try_next().await.unwrap() {
+            sink.feed(chunk).await.unwrap();
+        }
+        sink.as_mut().finish().await.unwrap();
+        let p = started.elapsed();
+
+        d.batch_execute("DELETE FROM jobshead WHERE job_id > 10000000; DROP TABLE IF EXISTS _reverse_sync_metadata")
+            .await
+            .unwrap();
+        let mut connections = open(desktop, cloud).await;
+        let options =
+            SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
+        let started = Instant::now();
+        let (_, reports) =
+            sync_once(program, &mut connections, &[Direction::Reverse], &options, false, true).await.unwrap();
+        let s = started.elapsed();
+        assert_eq!(reports[0].tables[0].rows_written, MOBILE as u64);
+        println!(
+            "  round {round}: plain binary COPY pipe {:>8.3}s   pgbisync reverse {:>8.3}s",
+            p.as_secs_f64(),
+            s.as_secs_f64()
+        );
+        pipe.push(p);
+        sync.push(s);
+    }
+    let (p, s) = (median(pipe), median(sync));
+    println!(
+        "median: COPY pipe {:.3}s, pgbisync {:.3}s: {:.1}x the pipe's time (target: at most 2x)",
+        p.as_secs_f64(),
+        s.as_secs_f64(),
+        s.as_secs_f64() / p.as_secs_f64()
+    );
 }
 
 fn peak_rss_mib() -> f64 {
@@ -163,8 +239,9 @@ async fn main() {
         reports[0].tables[0].rows_read,
         reports[0].tables[0].rows_written
     );
-    println!("peak resident memory of this process: {:.1} MiB", peak_rss_mib());
     drop(connections);
+    reverse(&program, &desktop, &cloud, &d, &c).await;
+    println!("peak resident memory of this process: {:.1} MiB", peak_rss_mib());
     let _ = desktop.stop();
     let _ = cloud.stop();
 }
