@@ -328,6 +328,8 @@ fn apply(t: &TableDirection) -> Vec<String> {
                 list(prefixed("t", cmp_cols.iter().map(String::as_str))),
                 list(cmp_exprs)
             ));
+            // A one-time filter: on an empty target (a first load) the join is never executed.
+            filters.push(format!("(SELECT EXISTS (SELECT 1 FROM {}))", ident(&t.target.name)));
             vec![
                 format!(
                     "UPDATE {target} t SET {sets} FROM {STAGE} s WHERE {filters}",
