@@ -364,7 +364,15 @@ pub async fn sync_once(
     Ok((code, reports))
 }
 
-fn sync_options(program: &Program, cli: &Cli, a: &SyncArgs) -> Result<SyncOptions, Failure> {
+/// Checks the configuration before anything connects, so a usage error exits 2 whatever the network.
+fn sync_options(program: &Program, cli: &Cli, directions: &[Direction], a: &SyncArgs) -> Result<SyncOptions, Failure> {
+    let unknown = program.unknown_tables(directions, &a.tables);
+    if !unknown.is_empty() {
+        return Err(Failure {
+            code: exit::USAGE,
+            message: format!("unknown table(s): {}; `pgbisync tables` lists the compiled tables", unknown.join(", ")),
+        });
+    }
     let tenant = config::tenant(program.manifest, None)?;
     let progress = !cli.json && !cli.quiet;
     Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant, progress })
@@ -411,14 +419,14 @@ fn summary(all: &[&TableReport], dry_run: bool) -> String {
 }
 
 async fn sync(program: &Program, cli: &Cli, directions: &[Direction], args: &SyncArgs) -> Result<i32, Failure> {
-    let options = sync_options(program, cli, args)?;
+    let options = sync_options(program, cli, directions, args)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
     Ok(sync_once(program, &mut connections, directions, &options, cli.json, cli.quiet).await?.0)
 }
 
 async fn run(program: &Program, cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
-    let options = sync_options(program, cli, &args.sync)?;
+    let options = sync_options(program, cli, &[Direction::Forward, Direction::Reverse], &args.sync)?;
     let _lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
     let both = [Direction::Forward, Direction::Reverse];
