@@ -126,6 +126,8 @@ pub async fn sync_table<C: GenericClient>(
 
     let stored = if options.metadata { metadata::watermark(target, metadata_table, spec.name).await? } else { None };
     let since = if incremental { stored.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
+    // From the epoch, the incremental read selects every row: read it plainly.
+    let incremental = incremental && since > DateTime::<Utc>::UNIX_EPOCH;
     // Taken before the read's snapshot: every row the snapshot misses belongs to a transaction that
     // started at or after this instant, so the next run reading from here cannot miss it.
     let Horizon { watermark: next_watermark } =
@@ -134,6 +136,11 @@ pub async fn sync_table<C: GenericClient>(
     let source_tx =
         source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
     set_settings(&source_tx, manifest, options.tenant.as_deref(), since).await?;
+    if incremental && spec.sql.dedup.is_some() {
+        // The read joins the table to its own changed keys; on a legacy table without statistics
+        // the planner may pick a nested loop, quadratic in the rows changed. A hash join is linear.
+        source_tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
+    }
     let read_sql =
         if incremental { spec.sql.read_incremental.unwrap_or(spec.sql.read_full) } else { spec.sql.read_full };
 

@@ -238,9 +238,11 @@ pub async fn load(
             desktop
                 .execute(
                     &format!(
-                        "UPDATE {table} SET {col} = CAST(900 AS {ty}) WHERE ctid IN (SELECT ctid FROM {table} ORDER BY ctid DESC LIMIT {inserted})",
+                        "UPDATE {table} SET {col} = CAST({missing} AS {ty}) WHERE ctid IN (SELECT ctid FROM {table} ORDER BY ctid DESC LIMIT {inserted})",
                         col = crate::sql::ident(column.name),
-                        ty = column.sql_type
+                        ty = column.sql_type,
+                        // Past the parent's keys (which run from 1 to its row count).
+                        missing = parents.of(column.name, spec.name).unwrap_or(0) + 50
                     ),
                     &[],
                 )
