@@ -74,9 +74,19 @@ pub enum ConfigError {
     MissingTenant { env: &'static str, column: &'static str },
 }
 
-/// Reads `.env` from the working directory if there is one; variables already set win.
+/// Reads `.env` from the working directory if there is one; variables already set win. A `.env`
+/// that cannot be parsed is reported (its values could be the URLs the run needs), never printed.
 pub fn load_dotenv() {
-    let _ = dotenvy::dotenv();
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(dotenvy::Error::LineParse(_, index)) => {
+            tracing::warn!(
+                "ignoring .env: it cannot be parsed (near character {index}); expected lines such as NAME=value"
+            )
+        }
+        Err(e) => tracing::warn!(error = %e, "ignoring .env"),
+    }
 }
 
 pub fn url(manifest: &ManifestSpec, side: Side, flag: Option<&str>) -> Result<ConnectionUrl, ConfigError> {
