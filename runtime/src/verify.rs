@@ -283,3 +283,52 @@ pub async fn verify_tables(
     }
     Ok(reports)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(direction: Direction) -> VerifyReport {
+        VerifyReport { direction: Some(direction), ..VerifyReport::default() }
+    }
+
+    fn h(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn duplicates_compare_as_a_multiset() {
+        let mut r = report(Direction::Forward);
+        r.compare("row", h(&["a", "a", "a"]), vec![("a".into(), true), ("a".into(), true)]);
+        assert_eq!((r.missing, r.extra, r.different, r.source_rows, r.target_rows), (1, 0, 0, 3, 2));
+        r.compare("row2", h(&["b"]), vec![("b".into(), true), ("b".into(), true)]);
+        assert_eq!((r.missing, r.extra, r.different), (1, 1, 0));
+        assert_eq!(
+            (r.missing_keys.as_slice(), r.extra_keys.as_slice()),
+            (&["row".to_string()][..], &["row2".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn a_key_held_by_the_receiving_sides_own_row_is_not_a_difference_in_forward() {
+        let mut r = report(Direction::Forward);
+        r.compare("[1]", h(&["desktop edit"]), vec![("mobile".into(), false)]);
+        assert_eq!((r.different, r.held_by_target), (0, 1));
+        assert!(!r.differs());
+        // In reverse the same is a real difference: insert_only kept the desktop's older row.
+        let mut r = report(Direction::Reverse);
+        r.compare("[1]", h(&["mobile"]), vec![("desktop".into(), false)]);
+        assert_eq!((r.different, r.different_keys.as_slice()), (1, &["[1]".to_string()][..]));
+    }
+
+    #[test]
+    fn only_owned_target_rows_can_be_extra() {
+        let mut r = report(Direction::Reverse);
+        r.compare("[9]", Vec::new(), vec![("desktop's own".into(), false)]);
+        assert!(!r.differs());
+        assert_eq!(r.target_rows, 0, "rows outside the comparison are not counted");
+        let mut r = report(Direction::Forward);
+        r.compare("[9]", Vec::new(), vec![("gone from the desktop".into(), true)]);
+        assert_eq!((r.extra, r.target_rows), (1, 1));
+    }
+}
