@@ -187,6 +187,8 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         prepare,
         apply,
         describe_rejects,
+        verify_source,
+        verify_target,
     } = sql::table_sql(t);
     let opt = |s: Option<String>| match s {
         Some(s) => quote!(Some(#s)),
@@ -258,6 +260,8 @@ fn table_direction(t: &TableDirection) -> TokenStream {
                 prepare: &[#(#prepare),*],
                 apply: &[#(#apply),*],
                 describe_rejects: #describe_rejects,
+                verify_source: #verify_source,
+                verify_target: #verify_target,
             },
         };
 

@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod model;
 pub mod sql;
 pub mod types;
+pub mod verify;
 mod yaml;
 
 use std::path::Path;

@@ -19,11 +19,11 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-fn setting(name: &str) -> String {
+pub(crate) fn setting(name: &str) -> String {
     format!("current_setting('pgbisync.{name}')")
 }
 
-fn list(cols: impl IntoIterator<Item = String>) -> String {
+pub(crate) fn list(cols: impl IntoIterator<Item = String>) -> String {
     cols.into_iter().collect::<Vec<_>>().join(", ")
 }
 
@@ -43,6 +43,8 @@ pub struct TableSqlText {
     pub prepare: Vec<String>,
     pub apply: Vec<String>,
     pub describe_rejects: String,
+    pub verify_source: String,
+    pub verify_target: String,
 }
 
 pub fn table_sql(t: &TableDirection) -> TableSqlText {
@@ -59,6 +61,8 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         prepare: prepare(t),
         apply: apply(t),
         describe_rejects: describe_rejects(t),
+        verify_source: crate::verify::source(t),
+        verify_target: crate::verify::target(t),
     }
 }
 
@@ -72,11 +76,12 @@ pub fn stage_columns(t: &TableDirection) -> Vec<String> {
     cols
 }
 
-fn cast_setting(name: &str, col: &Column) -> String {
+pub(crate) fn cast_setting(name: &str, col: &Column) -> String {
     format!("CAST({} AS {})", setting(name), col.ty.canonical())
 }
 
-fn read(t: &TableDirection, incremental: bool) -> String {
+/// The rows of the source in scope for a direction, as conditions on its unaliased columns.
+pub(crate) fn source_filters(t: &TableDirection) -> Vec<String> {
     let mut filters = Vec::new();
     if t.direction == Direction::Reverse {
         // Only rows born in the cloud travel back, so nothing echoes.
@@ -85,6 +90,11 @@ fn read(t: &TableDirection, incremental: bool) -> String {
     if let Some(tenant) = &t.tenant_source {
         filters.push(format!("{} = {}", ident(&tenant.name), cast_setting("tenant", tenant)));
     }
+    filters
+}
+
+fn read(t: &TableDirection, incremental: bool) -> String {
+    let mut filters = source_filters(t);
     if incremental {
         if let Some(track) = &t.tracking {
             // NULL tracking values are always read: a row the source never stamped is still a row.
@@ -254,7 +264,7 @@ fn written(t: &TableDirection) -> (Vec<String>, Vec<String>) {
     (cols, values)
 }
 
-fn tenant_filter(t: &TableDirection, alias: &str) -> Option<String> {
+pub(crate) fn tenant_filter(t: &TableDirection, alias: &str) -> Option<String> {
     t.tenant_target.as_ref().map(|c| format!("{alias}.{} = {}", ident(&c.name), cast_setting("tenant", c)))
 }
 
@@ -300,7 +310,7 @@ fn prepare(t: &TableDirection) -> Vec<String> {
 }
 
 /// Rows of the target the sending side owns: its origin, within the tenant scope.
-fn owned_filter(t: &TableDirection) -> String {
+pub(crate) fn owned_filter(t: &TableDirection) -> String {
     let mut f = vec![format!("t.{} = {}", ident(&t.origin_column), setting("origin_desktop"))];
     f.extend(tenant_filter(t, "t"));
     f.join(" AND ")

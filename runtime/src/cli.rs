@@ -35,7 +35,8 @@ pub mod exit {
                   Connection URLs come from the environment (or a .env file in the working directory), as named \
                   in sync-schema.yaml (default DESKTOP_DATABASE_URL and CLOUD_DATABASE_URL), or from the flags.\n\n\
                   Exit codes: 0 all requested tables synced; 1 a table failed or was partial; 2 usage or \
-                  configuration error; 3 cannot connect, or another run holds the lock."
+                  configuration error; 3 cannot connect, or another run holds the lock. `verify` exits 0 when both \
+                  sides match, 1 on any difference."
 )]
 pub struct Cli {
     /// Desktop database URL (overrides the environment).
@@ -82,9 +83,10 @@ enum Command {
     },
     /// The compiled tables: names, direction, mode, strategy, key, in sync order.
     Tables,
-    /// Compare both sides' rows for each table (not built yet).
+    /// Compare both sides' rows for each table (keys and value checksums); exit 1 on any difference.
     Verify {
-        #[arg(long = "table")]
+        /// Only these tables (manifest, desktop or cloud names); repeatable.
+        #[arg(long = "table", value_name = "T")]
         tables: Vec<String>,
     },
     /// Start two throwaway local PostgreSQL servers, load sample data, sync both ways, show status, stop them.
@@ -203,10 +205,7 @@ async fn dispatch(program: &Program, cli: Cli) -> i32 {
             print!("{}", program.generated_source);
             Ok(exit::OK)
         }
-        Command::Verify { .. } => {
-            eprintln!("error: `pgbisync verify` is not built yet; use `pgbisync check` for schema differences and `pgbisync status` for per-table results");
-            Ok(exit::USAGE)
-        }
+        Command::Verify { tables } => verify(program, &cli, tables).await,
         Command::Forward(args) => sync(program, &cli, &[Direction::Forward], args).await,
         Command::Reverse(args) => sync(program, &cli, &[Direction::Reverse], args).await,
         Command::Run(args) => run(program, &cli, args).await,
@@ -610,4 +609,73 @@ async fn reset(
         );
     }
     Ok(exit::OK)
+}
+
+async fn verify(program: &Program, cli: &Cli, tables: &[String]) -> Result<i32, Failure> {
+    let both = [Direction::Forward, Direction::Reverse];
+    let unknown = program.unknown_tables(&both, tables);
+    if !unknown.is_empty() {
+        return Err(Failure {
+            code: exit::USAGE,
+            message: format!("unknown table(s): {}; `pgbisync tables` lists the compiled tables", unknown.join(", ")),
+        });
+    }
+    let tenant = config::tenant(program.manifest, None)?;
+    let mut connections = open(program, cli).await?;
+    let selected: Vec<&dyn crate::codec::CompiledTable> =
+        both.iter().flat_map(|d| program.tables(*d, tables)).collect();
+    let (json, quiet) = (cli.json, cli.quiet);
+    let mut print = |r: &crate::verify::VerifyReport| {
+        if !json && (!quiet || r.differs()) {
+            println!("{}", verify_line(r));
+        }
+    };
+    let reports =
+        crate::verify::verify_tables(program.manifest, &mut connections, &selected, tenant.as_deref(), &mut print)
+            .await
+            .map_err(|e| Failure { code: exit::UNAVAILABLE, message: e.to_string() })?;
+    let differing = reports.iter().filter(|r| r.differs()).count();
+    let code = if differing == 0 { exit::OK } else { exit::PARTIAL };
+    if json {
+        println!("{}", serde_json::json!({ "tables": reports, "exit_code": code }));
+    } else {
+        println!(
+            "{} table-direction(s) verified: {} match, {} differ",
+            reports.len(),
+            reports.len() - differing,
+            differing
+        );
+    }
+    Ok(code)
+}
+
+fn verify_line(r: &crate::verify::VerifyReport) -> String {
+    let direction = r.direction.map(|d| d.as_str()).unwrap_or("");
+    if let Some(e) = &r.error {
+        return format!("{direction:<7} {:<20} cannot compare: {e}", r.table);
+    }
+    let mut line = format!(
+        "{direction:<7} {:<20} source {:>8}  target {:>8}  missing {}  extra {}  different {}",
+        r.table, r.source_rows, r.target_rows, r.missing, r.extra, r.different
+    );
+    if r.rejects > 0 {
+        line.push_str(&format!("  set aside {}", r.rejects));
+    }
+    if r.held_by_target > 0 {
+        line.push_str(&format!(
+            "  held by the {}'s own rows {}",
+            r.direction.map(|d| d.target().to_string()).unwrap_or_default(),
+            r.held_by_target
+        ));
+    }
+    let samples: Vec<String> =
+        [("missing", &r.missing_keys), ("extra", &r.extra_keys), ("different", &r.different_keys)]
+            .iter()
+            .filter(|(_, keys)| !keys.is_empty())
+            .map(|(kind, keys)| format!("{kind} {}", keys.join(" ")))
+            .collect();
+    if !samples.is_empty() {
+        line.push_str(&format!("  (e.g. {})", samples.join("; ")));
+    }
+    line
 }

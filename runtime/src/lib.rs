@@ -21,5 +21,6 @@ pub mod spec;
 pub mod sql;
 pub mod status;
 mod tls;
+pub mod verify;
 pub mod watermark;
 pub mod wire;

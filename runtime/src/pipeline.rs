@@ -95,7 +95,7 @@ impl PipelineError {
 
 /// Sets the `pgbisync.*` settings the generated SQL reads (COPY cannot take parameters, so values
 /// reach it this way, still as bound parameters), local to the transaction.
-async fn set_settings(
+pub(crate) async fn set_settings(
     tx: &Transaction<'_>,
     manifest: &ManifestSpec,
     tenant: Option<&str>,

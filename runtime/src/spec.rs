@@ -151,6 +151,12 @@ pub struct TableSql {
     pub apply: &'static [&'static str],
     /// `(key, reason, row json, tracking value)` of every row set aside (`_pgbisync_set_aside` joined to `_pgbisync_rejected`).
     pub describe_rejects: &'static str,
+    /// `(k, h)` of the source rows the sync reads (after dedup), ordered by `k COLLATE "C"`: the key
+    /// as text (the row's text when the table has no key) and an md5 of the compared values.
+    pub verify_source: &'static str,
+    /// `(k, h, o)` of the target rows to compare, in the same order and form; `o` is true when a
+    /// row the source lacks counts as extra.
+    pub verify_target: &'static str,
 }
 
 /// Everything the engine needs to sync one table in one direction.
