@@ -327,13 +327,7 @@ pub async fn sync_once(
     json: bool,
     quiet: bool,
 ) -> Result<(i32, Vec<DirectionReport>), Failure> {
-    let unknown = program.unknown_tables(directions, &args.tables);
-    if !unknown.is_empty() {
-        return Err(Failure {
-            code: exit::USAGE,
-            message: format!("unknown table(s): {}; `pgbisync tables` lists the compiled tables", unknown.join(", ")),
-        });
-    }
+    known_tables(program, directions, &args.tables)?;
     let mut reports = Vec::new();
     for direction in directions {
         let tables = program.tables(*direction, &args.tables);
@@ -363,15 +357,21 @@ pub async fn sync_once(
     Ok((code, reports))
 }
 
+/// A usage error naming every table that is not a compiled table of these directions.
+fn known_tables(program: &Program, directions: &[Direction], tables: &[String]) -> Result<(), Failure> {
+    let unknown = program.unknown_tables(directions, tables);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Failure {
+        code: exit::USAGE,
+        message: format!("unknown table(s): {}; `pgbisync tables` lists the compiled tables", unknown.join(", ")),
+    })
+}
+
 /// Checks the configuration before anything connects, so a usage error exits 2 whatever the network.
 fn sync_options(program: &Program, cli: &Cli, directions: &[Direction], a: &SyncArgs) -> Result<SyncOptions, Failure> {
-    let unknown = program.unknown_tables(directions, &a.tables);
-    if !unknown.is_empty() {
-        return Err(Failure {
-            code: exit::USAGE,
-            message: format!("unknown table(s): {}; `pgbisync tables` lists the compiled tables", unknown.join(", ")),
-        });
-    }
+    known_tables(program, directions, &a.tables)?;
     let tenant = config::tenant(program.manifest, None)?;
     let progress = !cli.json && !cli.quiet;
     Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant, progress })
@@ -586,13 +586,7 @@ async fn reset(
         Some(DirectionArg::Reverse) => vec![Direction::Reverse],
         None => vec![Direction::Forward, Direction::Reverse],
     };
-    let unknown = program.unknown_tables(&directions, tables);
-    if !unknown.is_empty() {
-        return Err(Failure {
-            code: exit::USAGE,
-            message: format!("unknown table(s): {}; `pgbisync tables` lists them", unknown.join(", ")),
-        });
-    }
+    known_tables(program, &directions, tables)?;
     let mut connections = open(program, cli).await?;
     for direction in directions {
         let names: Vec<&str> = program.tables(direction, tables).iter().map(|t| t.spec().name).collect();
@@ -613,13 +607,7 @@ async fn reset(
 
 async fn verify(program: &Program, cli: &Cli, tables: &[String]) -> Result<i32, Failure> {
     let both = [Direction::Forward, Direction::Reverse];
-    let unknown = program.unknown_tables(&both, tables);
-    if !unknown.is_empty() {
-        return Err(Failure {
-            code: exit::USAGE,
-            message: format!("unknown table(s): {}; `pgbisync tables` lists the compiled tables", unknown.join(", ")),
-        });
-    }
+    known_tables(program, &both, tables)?;
     let tenant = config::tenant(program.manifest, None)?;
     let mut connections = open(program, cli).await?;
     let selected: Vec<&dyn crate::codec::CompiledTable> =
@@ -649,7 +637,7 @@ async fn verify(program: &Program, cli: &Cli, tables: &[String]) -> Result<i32, 
     Ok(code)
 }
 
-fn verify_line(r: &crate::verify::VerifyReport) -> String {
+pub(crate) fn verify_line(r: &crate::verify::VerifyReport) -> String {
     let direction = r.direction.map(|d| d.as_str()).unwrap_or("");
     if let Some(e) = &r.error {
         return format!("{direction:<7} {:<20} cannot compare: {e}", r.table);

@@ -75,6 +75,17 @@ pub async fn run(program: &Program, rows: u32, json: bool) -> Result<i32, Failur
         }
     }
     print_status(&rows, json);
+
+    say("\n== verify: both sides compared row by row (the orphans set aside show as missing)".into());
+    let all: Vec<&dyn crate::codec::CompiledTable> = program.tables.to_vec();
+    let mut print = |r: &crate::verify::VerifyReport| {
+        if !json {
+            println!("{}", crate::cli::verify_line(r));
+        }
+    };
+    crate::verify::verify_tables(program.manifest, &mut connections, &all, options.tenant.as_deref(), &mut print)
+        .await
+        .map_err(|e| Failure { code: exit::UNAVAILABLE, message: format!("demo: verifying: {e}") })?;
     drop(connections);
     say("\n== stopping the servers".into());
     let _ = tokio::task::spawn_blocking(move || {
