@@ -23,13 +23,16 @@ async fn connect(url: &str) -> Client {
     client
 }
 
-/// The reference: rows piped from one server's binary COPY straight into the other's.
-async fn copy_pipe(desktop: &Client, cloud: &Client) -> Duration {
-    cloud.batch_execute("TRUNCATE jobshead_pipe").await.unwrap();
+/// The reference: the rows `filter` selects, piped from one server's binary COPY straight into the
+/// other server's `jobshead_pipe`.
+async fn copy_pipe(from: &Client, to: &Client, filter: &str) -> Duration {
+    to.batch_execute("TRUNCATE jobshead_pipe").await.unwrap();
     let started = Instant::now();
-    let out =
-        desktop.copy_out(&format!("COPY (SELECT {COLUMNS} FROM jobshead) TO STDOUT (FORMAT binary)")).await.unwrap();
-    let sink = cloud.copy_in(&format!("COPY jobshead_pipe ({COLUMNS}) FROM STDIN (FORMAT binary)")).await.unwrap();
+    let out = from
+        .copy_out(&format!("COPY (SELECT {COLUMNS} FROM jobshead {filter}) TO STDOUT (FORMAT binary)"))
+        .await
+        .unwrap();
+    let sink = to.copy_in(&format!("COPY jobshead_pipe ({COLUMNS}) FROM STDIN (FORMAT binary)")).await.unwrap();
     futures_util::pin_mut!(out);
     futures_util::pin_mut!(sink);
     // `feed`, not `send`: the sink batches rows into 4 KiB messages, as pgbisync's writer does.
@@ -101,20 +104,7 @@ async fn reverse(
     );
     let (mut pipe, mut sync) = (Vec::new(), Vec::new());
     for round in 0..3 {
-        d.batch_execute("TRUNCATE jobshead_pipe").await.unwrap();
-        let started = Instant::now();
-        let out = c
-            .copy_out(&format!("COPY (SELECT {COLUMNS} FROM jobshead WHERE source = 'M') TO STDOUT (FORMAT binary)"))
-            .await
-            .unwrap();
-        let sink = d.copy_in(&format!("COPY jobshead_pipe ({COLUMNS}) FROM STDIN (FORMAT binary)")).await.unwrap();
-        futures_util::pin_mut!(out);
-        futures_util::pin_mut!(sink);
-        while let Some(chunk) = out.try_next().await.unwrap() {
-            sink.feed(chunk).await.unwrap();
-        }
-        sink.as_mut().finish().await.unwrap();
-        let p = started.elapsed();
+        let p = copy_pipe(c, d, "WHERE source = 'M'").await;
 
         d.batch_execute("DELETE FROM jobshead WHERE job_id > 10000000; DROP TABLE IF EXISTS _reverse_sync_metadata")
             .await
@@ -202,7 +192,7 @@ async fn main() {
 
     let (mut pipe, mut sync) = (Vec::new(), Vec::new());
     for round in 0..3 {
-        let p = copy_pipe(&d, &c).await;
+        let p = copy_pipe(&d, &c, "").await;
         let s = pgbisync_full(&program, &desktop, &cloud, &c).await;
         println!(
             "  round {round}: plain binary COPY pipe {:>8.3}s   pgbisync forward --full {:>8.3}s",
