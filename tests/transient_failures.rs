@@ -39,3 +39,34 @@ async fn a_connection_dropped_mid_table_is_reopened_and_the_table_retried() {
     assert_eq!(count(&cloud, "jobshead").await, 500, "every row once, none twice");
     assert_eq!(count(&cloud, "_sync_metadata WHERE table_name = 'jobshead' AND status = 'ok'").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_between_runs_is_reopened_by_the_next_run() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    desktop.batch_execute("INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'firm')").await.unwrap();
+    let mut connections = pair.connections().await;
+    let options = pgbisync_runtime::cli::SyncOptions {
+        tenant: Some(TENANT.into()),
+        tables: vec!["orgmaster".into()],
+        ..Default::default()
+    };
+    let both = [pgbisync_runtime::spec::Direction::Forward];
+    pgbisync_runtime::cli::sync_once(&pair.program, &mut connections, &both, &options, false, true).await.unwrap();
+
+    // Between two passes of `run --every`, the cloud drops every pgbisync session (a restart, a
+    // pooler's idle timeout).
+    let killed: i64 = scalar(
+        &cloud,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'pgbisync'",
+    )
+    .await;
+    assert!(killed >= 1);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    desktop.batch_execute("UPDATE orgmaster SET orgname = 'renamed'").await.unwrap();
+
+    let (code, reports) =
+        pgbisync_runtime::cli::sync_once(&pair.program, &mut connections, &both, &options, false, true).await.unwrap();
+    assert_eq!(code, 0, "{reports:?}");
+    assert_eq!(scalar::<String>(&cloud, "SELECT orgname FROM orgmaster").await, "renamed");
+}

@@ -92,6 +92,8 @@ pub async fn run_direction(
     on_table: &mut dyn FnMut(&TableReport),
 ) -> Result<DirectionReport, EngineError> {
     let target_side = direction.target();
+    // A long-running `run --every` outlives connections (server restarts, pooler idle timeouts).
+    connections.reopen_closed().await?;
     let mut reports = Vec::new();
     if sync.dry_run {
         let (source, target) = connections.for_direction(direction);
