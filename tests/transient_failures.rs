@@ -70,3 +70,57 @@ async fn a_connection_lost_between_runs_is_reopened_by_the_next_run() {
     assert_eq!(code, 0, "{reports:?}");
     assert_eq!(scalar::<String>(&cloud, "SELECT orgname FROM orgmaster").await, "renamed");
 }
+
+/// `run --every` holds the run lock in a session; if the desktop drops that session between
+/// passes and another run takes the lock meanwhile, the loop stops instead of running alongside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_every_stops_when_another_run_took_the_lock_it_lost() {
+    let pair = Pair::with_schema().await;
+    let desktop = pair.desktop_client().await;
+    desktop.batch_execute("INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'firm')").await.unwrap();
+    let looping = {
+        let (program, d, c) = (pair.program, pair.desktop_url(), pair.cloud_url());
+        tokio::task::spawn_blocking(move || {
+            let args = [
+                "pgbisync",
+                "--desktop-url",
+                &d,
+                "--cloud-url",
+                &c,
+                "-q",
+                "run",
+                "--every",
+                "1s",
+                "--table",
+                "orgmaster",
+            ];
+            pgbisync_runtime::cli::main_with_args(&program, args)
+        })
+    };
+    // Wait for the first pass to record its run.
+    let cloud = pair.cloud_client().await;
+    for _ in 0..100 {
+        if count(&cloud, "pg_class WHERE relname = '_sync_metadata'").await == 1
+            && count(&cloud, "_sync_metadata WHERE table_name = 'orgmaster' AND last_run_at IS NOT NULL").await == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let killed: i64 = scalar(
+        &desktop,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'pgbisync'",
+    )
+    .await;
+    assert!(killed >= 1, "the loop's desktop sessions were found");
+    let other = support::connect(&pair.desktop_url()).await;
+    let held = pgbisync_runtime::lock::acquire(other).await.unwrap();
+    assert!(matches!(held, pgbisync_runtime::lock::Lock::Held(_)), "this test takes the lock the loop lost");
+
+    let code = tokio::time::timeout(std::time::Duration::from_secs(20), looping)
+        .await
+        .expect("the loop stops on its own")
+        .unwrap();
+    assert_eq!(code, 3, "the loop stops with the lock's exit code");
+    drop(held);
+}

@@ -302,6 +302,8 @@ async fn open(program: &Program, cli: &Cli) -> Result<Connections, Failure> {
     Ok(Connections::open(desktop, cloud).await?)
 }
 
+const LOCK_BUSY: &str = "another pgbisync run holds the lock";
+
 async fn take_lock(program: &Program, cli: &Cli) -> Result<tokio_postgres::Client, Failure> {
     let url = config::url(program.manifest, Side::Desktop, cli.desktop_url.as_deref())?;
     let client = connect(&url).await?;
@@ -310,11 +312,14 @@ async fn take_lock(program: &Program, cli: &Cli) -> Result<tokio_postgres::Clien
         Ok(Lock::Busy { holder }) => Err(Failure {
             code: exit::UNAVAILABLE,
             message: format!(
-                "another pgbisync run holds the lock on the desktop database{}; this run did nothing. Wait for it to finish",
+                "{LOCK_BUSY} on the desktop database{}; this run did nothing. Wait for it to finish",
                 holder.map(|p| format!(" (server pid {p})")).unwrap_or_default()
             ),
         }),
-        Err(e) => Err(Failure { code: exit::UNAVAILABLE, message: format!("taking the run lock: {}", crate::error::describe(&e)) }),
+        Err(e) => Err(Failure {
+            code: exit::UNAVAILABLE,
+            message: format!("taking the run lock: {}", crate::error::describe(&e)),
+        }),
     }
 }
 
@@ -426,13 +431,28 @@ async fn sync(program: &Program, cli: &Cli, directions: &[Direction], args: &Syn
 
 async fn run(program: &Program, cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     let options = sync_options(program, cli, &[Direction::Forward, Direction::Reverse], &args.sync)?;
-    let _lock = take_lock(program, cli).await?;
+    let mut lock = take_lock(program, cli).await?;
     let mut connections = open(program, cli).await?;
     let both = [Direction::Forward, Direction::Reverse];
     let Some(every) = args.every else {
         return Ok(sync_once(program, &mut connections, &both, &options, cli.json, cli.quiet).await?.0);
     };
     loop {
+        // The lock lives as long as its session: if the desktop dropped it between passes, take it
+        // again before the next pass, or stop if another run took it meanwhile.
+        if lock.is_closed() {
+            match take_lock(program, cli).await {
+                Ok(client) => lock = client,
+                Err(f) if f.code == exit::UNAVAILABLE && f.message.starts_with(LOCK_BUSY) => return Err(f),
+                Err(f) => {
+                    eprintln!("error: {}; trying again in {every:?}", f.message);
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => continue,
+                        _ = tokio::signal::ctrl_c() => return Ok(f.code),
+                    }
+                }
+            }
+        }
         // Ctrl-C during a pass lets the pass finish (each table commits or rolls back as a whole).
         let pass = sync_once(program, &mut connections, &both, &options, cli.json, cli.quiet);
         tokio::pin!(pass);
