@@ -214,6 +214,7 @@ fn table_direction(t: &TableDirection) -> TokenStream {
     let source_side = side_tokens(&t.source);
     let target_side = side_tokens(&t.target);
     let key = &t.key;
+    let source_key = if t.key.is_empty() { Vec::new() } else { t.key_source_columns() };
     let tracking = opt(t.tracking.clone());
     let references = &t.depends_on;
     let read_types = t.read.iter().map(|c| c.ty.wire_type());
@@ -245,6 +246,7 @@ fn table_direction(t: &TableDirection) -> TokenStream {
             mode: #mode,
             strategy: #strategy,
             key: &[#(#key),*],
+            source_key: &[#(#source_key),*],
             tracking: #tracking,
             references: &[#(#references),*],
             read_types: &[#(#read_types),*],

@@ -225,11 +225,18 @@ async fn prepare<C: GenericClient>(
     let target_live = schema_check::live_columns(target, &target_tables)
         .await
         .map_err(|e| EngineError::Schema { side: target_side, message: crate::error::describe(&e) })?;
+    // Sources whose key is unique already need no newest-wins pass (the cloud's tables have
+    // primary keys; the legacy desktop's mostly do not).
+    let keyed: Vec<(&str, &[&str])> = tables.iter().map(|t| (t.spec().source.name, t.spec().source_key)).collect();
+    let unique_sources = schema_check::unique_on(source, &keyed)
+        .await
+        .map_err(|e| EngineError::Schema { side: direction.source(), message: crate::error::describe(&e) })?;
     let options = RunOptions {
         full: sync.full,
         tenant: sync.tenant.clone(),
         metadata: bootstrap.is_ready(),
         progress: sync.progress,
+        unique_sources,
     };
     Ok(Prepared { degraded, options, source_live, target_live })
 }

@@ -13,6 +13,9 @@ use crate::metadata::{self, RunRecord};
 use crate::spec::{ManifestSpec, Mode, TableSpec};
 use crate::watermark::{self, Horizon};
 
+/// Staged batches at least this large are analyzed before they are checked and applied.
+const ANALYZE_FROM_ROWS: u64 = 10_000;
+
 /// How a run treats every table.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -23,6 +26,8 @@ pub struct RunOptions {
     pub metadata: bool,
     /// Draw a progress line for long tables (on a terminal).
     pub progress: bool,
+    /// Source tables whose key a unique index guarantees: no duplicates to drop.
+    pub unique_sources: std::collections::HashSet<String>,
 }
 
 /// What happened to one table.
@@ -136,7 +141,7 @@ pub async fn sync_table<C: GenericClient>(
     let source_tx =
         source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
     set_settings(&source_tx, manifest, options.tenant.as_deref(), since).await?;
-    if incremental && spec.sql.dedup.is_some() {
+    if incremental && spec.sql.dedup.is_some() && !options.unique_sources.contains(spec.source.name) {
         // The read joins the table to its own changed keys; on a legacy table without statistics
         // the planner may pick a nested loop, quadratic in the rows changed. A hash join is linear.
         source_tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
@@ -164,12 +169,15 @@ pub async fn sync_table<C: GenericClient>(
     source_tx.commit().await?;
     tracing::debug!(table = spec.name, rows = transferred.rows, elapsed = ?started.elapsed(), "read and staged");
     // Temporary tables are never analyzed automatically; without statistics the planner guesses
-    // the batch's size and may hash a million staged rows to probe an empty target.
-    tx.batch_execute("ANALYZE \"_pgbisync_stage\"").await?;
+    // the batch's size and may hash a million staged rows to probe an empty target. Small batches
+    // cannot go far wrong and skip the cost.
+    if transferred.rows >= ANALYZE_FROM_ROWS {
+        tx.batch_execute("ANALYZE \"_pgbisync_stage\"").await?;
+    }
 
     let duplicates_dropped = match spec.sql.dedup {
-        Some(sql) => tx.execute(sql, &[]).await?,
-        None => 0,
+        Some(sql) if !options.unique_sources.contains(spec.source.name) => tx.execute(sql, &[]).await?,
+        _ => 0,
     };
     for check in spec.sql.checks {
         tx.execute(*check, &[]).await?;

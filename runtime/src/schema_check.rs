@@ -42,6 +42,36 @@ pub async fn live_columns<C: GenericClient>(client: &C, tables: &[&str]) -> Resu
     Ok(rows.iter().map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3)))).collect())
 }
 
+/// Tables with a unique index (no predicate, no expressions) on a subset of `columns`, by name:
+/// their rows cannot repeat those columns' values.
+pub async fn unique_on<C: GenericClient>(
+    client: &C,
+    tables: &[(&str, &[&str])],
+) -> Result<std::collections::HashSet<String>, tokio_postgres::Error> {
+    let names: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
+    let rows = client
+        .query_typed(
+            "SELECT c.relname::text, array_agg(a.attname::text) FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) \
+             WHERE c.relname = ANY($1) AND pg_catalog.pg_table_is_visible(c.oid) AND i.indisunique \
+             AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY c.relname, i.indexrelid",
+            &[(&names, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    let mut unique = std::collections::HashSet::new();
+    for r in rows {
+        let (table, index_columns): (String, Vec<String>) = (r.get(0), r.get(1));
+        let covered = tables
+            .iter()
+            .any(|(t, key)| *t == table && !key.is_empty() && index_columns.iter().all(|c| key.contains(&c.as_str())));
+        if covered {
+            unique.insert(table);
+        }
+    }
+    Ok(unique)
+}
+
 /// Differences between one side of a table and the live columns. `is_source` adds the check that a
 /// column declared `not null` really is, since a NULL there could not be read into its typed field.
 pub fn compare(side: &SideTable, live: &LiveColumns, is_source: bool) -> Vec<Difference> {

@@ -171,6 +171,8 @@ pub struct TableSpec {
     pub strategy: Strategy,
     /// Key columns on the target (empty when the target has none or generates it).
     pub key: &'static [&'static str],
+    /// The source columns holding the key's values (source names).
+    pub source_key: &'static [&'static str],
     /// Source column whose value tells when a row last changed.
     pub tracking: Option<&'static str>,
     /// Names of the tables (by `name`) this table references; they sync first.
