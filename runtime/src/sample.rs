@@ -80,9 +80,9 @@ fn value_expr(
     offset: u32,
 ) -> String {
     let i = format!("(i + {offset})");
-    if let Some((col, value)) = tenant {
+    if let Some((col, _)) = tenant {
         if col == c.name && !key {
-            return format!("CAST('{}' AS {})", value.replace('\'', "''"), c.sql_type);
+            return format!("CAST(current_setting('pgbisync.sample_tenant') AS {})", c.sql_type);
         }
     }
     if let Some(n) = parent_rows {
@@ -150,7 +150,7 @@ async fn insert_rows(
     tenant: Option<(&str, &str)>,
     range: (u32, u32),
     offset: u32,
-    extra: Option<(&str, &str)>,
+    origin: Option<&str>,
 ) -> Result<u64, tokio_postgres::Error> {
     let cols = fillable(client, side).await?;
     let mut names: Vec<String> = cols.iter().map(|c| crate::sql::ident(c.name)).collect();
@@ -158,9 +158,9 @@ async fn insert_rows(
         .iter()
         .map(|c| value_expr(c, key.contains(&c.name), parents.of(c.name, side.name), tenant, offset))
         .collect();
-    if let Some((col, value)) = extra {
+    if let Some(col) = origin {
         names.push(crate::sql::ident(col));
-        values.push(format!("'{}'", value.replace('\'', "''")));
+        values.push("current_setting('pgbisync.sample_origin')".to_string());
     }
     client
         .execute(
@@ -191,22 +191,25 @@ pub async fn load(
     tenant: Option<&str>,
 ) -> Result<SampleSummary, tokio_postgres::Error> {
     let tenant = program.manifest.tenant.and_then(|t| tenant.map(|v| (t.column, v)));
+    // Values reach the generated SQL as settings, bound like the engine's.
+    for client in [desktop, cloud] {
+        client
+            .execute(
+                "SELECT set_config('pgbisync.sample_tenant', $1, false), set_config('pgbisync.sample_origin', $2, false)",
+                &[&tenant.map(|(_, v)| v).unwrap_or(""), &program.manifest.origin_cloud],
+            )
+            .await?;
+    }
     let mut summary = SampleSummary::default();
     let forward: Vec<&TableSpec> =
         program.tables.iter().map(|t| t.spec()).filter(|s| s.direction == Direction::Forward).collect();
     let rows_of = |s: &TableSpec| if is_master(s) { size.masters } else { size.transactional };
+    // Tables in sync order (forward first), so a key column names its forward table first.
     let parents = Parents(
-        forward
+        program
+            .tables
             .iter()
-            .chain(
-                program
-                    .tables
-                    .iter()
-                    .map(|t| t.spec())
-                    .filter(|s| s.direction == Direction::Reverse)
-                    .collect::<Vec<_>>()
-                    .iter(),
-            )
+            .map(|t| t.spec())
             .filter(|s| s.key.len() == 1)
             .map(|s| (s.key[0], s.name, rows_of(s)))
             .collect(),
@@ -263,7 +266,7 @@ pub async fn load(
             tenant,
             (1, size.mobile),
             offset,
-            Some((program.manifest.origin_column, program.manifest.origin_cloud)),
+            Some(program.manifest.origin_column),
         )
         .await?;
     }
