@@ -102,10 +102,8 @@ async fn reverse(
     println!(
         "reverse sync of {MOBILE} mobile-born jobshead rows into a desktop table of {desktop_rows} rows without a key"
     );
-    let (mut pipe, mut sync) = (Vec::new(), Vec::new());
-    for round in 0..3 {
+    let (p, s) = rounds("pgbisync reverse", async || {
         let p = copy_pipe(c, d, "WHERE source = 'M'").await;
-
         d.batch_execute("DELETE FROM jobshead WHERE job_id > 10000000; DROP TABLE IF EXISTS _reverse_sync_metadata")
             .await
             .unwrap();
@@ -117,15 +115,9 @@ async fn reverse(
             sync_once(program, &mut connections, &[Direction::Reverse], &options, false, true).await.unwrap();
         let s = started.elapsed();
         assert_eq!(reports[0].tables[0].rows_written, MOBILE as u64);
-        println!(
-            "  round {round}: plain binary COPY pipe {:>8.3}s   pgbisync reverse {:>8.3}s",
-            p.as_secs_f64(),
-            s.as_secs_f64()
-        );
-        pipe.push(p);
-        sync.push(s);
-    }
-    let (p, s) = (median(pipe), median(sync));
+        (p, s)
+    })
+    .await;
     println!(
         "median: COPY pipe {:.3}s, pgbisync {:.3}s: {:.1}x the pipe's time (target: at most 2x)",
         p.as_secs_f64(),
@@ -144,6 +136,18 @@ fn peak_rss_mib() -> f64 {
         })
         .unwrap_or(0.0)
         / 1024.0
+}
+
+/// Three rounds of (reference pipe, pgbisync); prints each, returns the medians.
+async fn rounds(what: &str, mut round: impl AsyncFnMut() -> (Duration, Duration)) -> (Duration, Duration) {
+    let (mut pipe, mut sync) = (Vec::new(), Vec::new());
+    for i in 0..3 {
+        let (p, s) = round().await;
+        println!("  round {i}: plain binary COPY pipe {:>8.3}s   {what} {:>8.3}s", p.as_secs_f64(), s.as_secs_f64());
+        pipe.push(p);
+        sync.push(s);
+    }
+    (median(pipe), median(sync))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -190,19 +194,11 @@ async fn main() {
         "full forward sync of {rows} jobshead rows (desktop Asia/Kolkata -> cloud UTC, two local PostgreSQL servers)"
     );
 
-    let (mut pipe, mut sync) = (Vec::new(), Vec::new());
-    for round in 0..3 {
+    let (p, s) = rounds("pgbisync forward --full", async || {
         let p = copy_pipe(&d, &c, "").await;
-        let s = pgbisync_full(&program, &desktop, &cloud, &c).await;
-        println!(
-            "  round {round}: plain binary COPY pipe {:>8.3}s   pgbisync forward --full {:>8.3}s",
-            p.as_secs_f64(),
-            s.as_secs_f64()
-        );
-        pipe.push(p);
-        sync.push(s);
-    }
-    let (p, s) = (median(pipe), median(sync));
+        (p, pgbisync_full(&program, &desktop, &cloud, &c).await)
+    })
+    .await;
     println!(
         "median: COPY pipe {:.3}s ({:.0} rows/s), pgbisync {:.3}s ({:.0} rows/s)",
         p.as_secs_f64(),
