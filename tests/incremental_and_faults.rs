@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
@@ -71,19 +70,6 @@ async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> (i32, Vec<Direc
 
 /// The `pgbisync` binary built next to this test executable (`target/<profile>/pgbisync`).
 /// `CARGO_BIN_EXE_pgbisync` exists only for the generated package's own tests, so locate it.
-fn pgbisync_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("path of the test executable");
-    let profile_dir =
-        exe.parent().and_then(|deps| deps.parent()).expect("the test executable lives in target/<profile>/deps");
-    let bin = profile_dir.join(format!("pgbisync{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the pgbisync binary is missing at {}: build it first with the same CARGO_TARGET_DIR and \
-         profile (`cargo build -p pgbisync-generated --bin pgbisync`, or `cargo build --workspace`)",
-        bin.display()
-    );
-    bin
-}
 
 /// Runs the real binary with a clean environment (no URL variables, no `.env`, the tenant set);
 /// returns its exit code, stdout and stderr.

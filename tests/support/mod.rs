@@ -5,6 +5,7 @@
 
 pub mod pooler;
 
+use std::path::PathBuf;
 use std::sync::Once;
 
 use pgbisync_runtime::cli::{sync_once, SyncOptions};
@@ -177,4 +178,20 @@ pub async fn count(client: &Client, table_and_filter: &str) -> i64 {
 
 pub fn small_sample() -> SampleSize {
     SampleSize { masters: 10, transactional: 50, mobile: 3 }
+}
+
+/// The `pgbisync` binary of this build (`cargo test --workspace` builds it: the generated crate has
+/// integration tests), for tests that need its real stdout and stderr.
+pub fn pgbisync_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let profile_dir =
+        exe.parent().and_then(|deps| deps.parent()).expect("the test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("pgbisync{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the pgbisync binary is missing at {}: build it first with the same CARGO_TARGET_DIR and \
+         profile (`cargo build -p pgbisync-generated --bin pgbisync`, or `cargo build --workspace`)",
+        bin.display()
+    );
+    bin
 }
