@@ -68,9 +68,6 @@ async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> (i32, Vec<Direc
     }
 }
 
-/// The `pgbisync` binary built next to this test executable (`target/<profile>/pgbisync`).
-/// `CARGO_BIN_EXE_pgbisync` exists only for the generated package's own tests, so locate it.
-
 /// Runs the real binary with a clean environment (no URL variables, no `.env`, the tenant set);
 /// returns its exit code, stdout and stderr.
 async fn run_binary(args: &[&str]) -> (i32, String, String) {

@@ -180,8 +180,9 @@ pub fn small_sample() -> SampleSize {
     SampleSize { masters: 10, transactional: 50, mobile: 3 }
 }
 
-/// The `pgbisync` binary of this build (`cargo test --workspace` builds it: the generated crate has
-/// integration tests), for tests that need its real stdout and stderr.
+/// The `pgbisync` binary built next to this test executable (`target/<profile>/pgbisync`), for tests
+/// that need its real stdout and stderr. `CARGO_BIN_EXE_pgbisync` exists only for the generated
+/// package's own tests; `cargo test --workspace` builds the binary because that package has them.
 pub fn pgbisync_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
     let profile_dir =
