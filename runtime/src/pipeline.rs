@@ -194,23 +194,19 @@ pub async fn sync_table<C: GenericClient>(
     tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
 
     let rejected: i64 = tx.query_one("SELECT count(DISTINCT \"_n\") FROM \"_pgbisync_rejected\"", &[]).await?.get(0);
-    let reject_samples: Vec<(String, String)> = tx
+    // One read of the rows set aside: a few samples for the report, and the oldest tracking value,
+    // which the watermark must not pass (rejected rows are read again next time).
+    let described = tx
         .query(
             &format!(
-                "SELECT x.k, x.reason FROM ({}) AS x(k, reason, d, t) ORDER BY x.k LIMIT 5",
+                "SELECT x.k, x.reason, min(x.t) OVER () FROM ({}) AS x(k, reason, d, t) ORDER BY x.k LIMIT 5",
                 spec.sql.describe_rejects
             ),
             &[],
         )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    // Rejected rows must be read again next time: keep the watermark at or before the oldest of them.
-    let oldest_reject: Option<DateTime<Utc>> = tx
-        .query_one(&format!("SELECT min(x.t) FROM ({}) AS x(k, reason, d, t)", spec.sql.describe_rejects), &[])
-        .await?
-        .get(0);
+        .await?;
+    let reject_samples: Vec<(String, String)> = described.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let oldest_reject: Option<DateTime<Utc>> = described.first().and_then(|r| r.get(2));
     let new_watermark = match oldest_reject {
         Some(t) if t < next_watermark => t,
         _ => next_watermark,

@@ -19,10 +19,6 @@ impl Progress {
         Progress { table: shown.then(|| table.to_string()), bar: OnceLock::new() }
     }
 
-    pub fn hidden() -> Progress {
-        Progress { table: None, bar: OnceLock::new() }
-    }
-
     pub fn rows(&self, n: u64) {
         let Some(table) = &self.table else { return };
         let bar = self.bar.get_or_init(|| {

@@ -14,8 +14,6 @@ pub enum Direction {
 }
 
 impl Direction {
-    pub const ALL: [Direction; 2] = [Direction::Forward, Direction::Reverse];
-
     pub fn source(self) -> Side {
         match self {
             Direction::Forward => Side::Desktop,
