@@ -10,6 +10,7 @@ use crate::connect::connect;
 pub use crate::engine::SyncOptions;
 use crate::engine::{run_direction, Connections, DirectionReport};
 use crate::lock::{self, Lock};
+use crate::metadata::Scope;
 use crate::pipeline::{Status, TableReport};
 use crate::program::Program;
 use crate::spec::{Direction, Side};
@@ -484,12 +485,13 @@ async fn run(program: &Program, cli: &Cli, args: &RunArgs) -> Result<i32, Failur
 }
 
 async fn status(program: &Program, cli: &Cli) -> Result<i32, Failure> {
+    let scope = Scope::of(config::tenant(program.manifest, None)?.as_deref());
     let mut connections = open(program, cli).await?;
     let mut all = Vec::new();
     for direction in [Direction::Forward, Direction::Reverse] {
         let names: Vec<&str> = program.tables(direction, &[]).iter().map(|t| t.spec().name).collect();
         let (_, target) = connections.for_direction(direction);
-        match crate::status::read(target, program.manifest, direction, &names).await {
+        match crate::status::read(target, program.manifest, direction, &scope, &names).await {
             Ok(Some(rows)) => all.extend(rows),
             Ok(None) => {
                 if !cli.json {
@@ -567,12 +569,13 @@ async fn check(program: &Program, cli: &Cli) -> Result<i32, Failure> {
 }
 
 async fn bootstrap(program: &Program, cli: &Cli) -> Result<i32, Failure> {
+    let scope = Scope::of(config::tenant(program.manifest, None)?.as_deref());
     let mut connections = open(program, cli).await?;
     let mut code = exit::OK;
     for direction in [Direction::Forward, Direction::Reverse] {
         let names: Vec<&str> = program.tables(direction, &[]).iter().map(|t| t.spec().name).collect();
         let (_, target) = connections.for_direction(direction);
-        match crate::bootstrap::ensure(target, program.manifest, direction, &names).await {
+        match crate::bootstrap::ensure(target, program.manifest, direction, &names, Some(&scope)).await {
             Ok(crate::bootstrap::Bootstrap::Ready { created, upgraded, seeded }) => println!(
                 "{direction}: {} on the {}: {}{}{} row(s) seeded",
                 program.manifest.metadata_table(direction),
@@ -607,6 +610,7 @@ async fn reset(
         None => vec![Direction::Forward, Direction::Reverse],
     };
     known_tables(program, &directions, tables)?;
+    let scope = Scope::of(config::tenant(program.manifest, None)?.as_deref());
     let mut connections = open(program, cli).await?;
     for direction in directions {
         let names: Vec<&str> = program.tables(direction, tables).iter().map(|t| t.spec().name).collect();
@@ -614,7 +618,7 @@ async fn reset(
             continue;
         }
         let (_, target) = connections.for_direction(direction);
-        let n = crate::metadata::reset(target, program.manifest.metadata_table(direction), &names)
+        let n = crate::metadata::reset(target, program.manifest.metadata_table(direction), &scope, &names)
             .await
             .map_err(|e| Failure { code: exit::UNAVAILABLE, message: crate::error::describe(&e) })?;
         println!(

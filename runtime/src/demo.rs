@@ -68,8 +68,10 @@ pub async fn run(program: &Program, rows: u32, json: bool) -> Result<i32, Failur
     for direction in both {
         let names: Vec<&str> = program.tables(direction, &[]).iter().map(|t| t.spec().name).collect();
         let (_, target) = connections.for_direction(direction);
-        if let Some(r) =
-            crate::status::read(target, program.manifest, direction, &names).await.map_err(fail("reading status"))?
+        let scope = crate::metadata::Scope::of(options.tenant.as_deref());
+        if let Some(r) = crate::status::read(target, program.manifest, direction, &scope, &names)
+            .await
+            .map_err(fail("reading status"))?
         {
             rows.extend(r);
         }

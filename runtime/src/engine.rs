@@ -127,8 +127,10 @@ pub async fn run_direction(
         };
         if report.status == Status::Failed && prepared.options.metadata {
             let (_, target) = connections.for_direction(direction);
+            let scope = crate::metadata::Scope::of(prepared.options.tenant.as_deref());
             let record = crate::metadata::RunRecord {
                 table: spec.name,
+                scope: &scope,
                 watermark: None,
                 rows: 0,
                 status: "failed",
@@ -190,7 +192,8 @@ async fn prepare<C: GenericClient>(
 ) -> Result<Prepared, EngineError> {
     let names: Vec<&str> = tables.iter().map(|t| t.spec().name).collect();
     let target_side = direction.target();
-    let bootstrap = bootstrap::ensure(target, manifest, direction, &names)
+    let scope = crate::metadata::Scope::of(sync.tenant.as_deref());
+    let bootstrap = bootstrap::ensure(target, manifest, direction, &names, Some(&scope))
         .await
         .map_err(|e| EngineError::Bootstrap { direction, side: target_side, message: crate::error::describe(&e) })?;
     let degraded = match &bootstrap {
@@ -209,6 +212,13 @@ async fn prepare<C: GenericClient>(
             }
             if !upgraded.is_empty() {
                 tracing::info!(direction = %direction, table = manifest.metadata_table(direction), columns = ?upgraded, "upgraded the metadata table in place");
+                if upgraded.iter().any(|u| u == "scope") && manifest.tenant.is_some() {
+                    tracing::info!(
+                        direction = %direction,
+                        scope = scope.as_str(),
+                        "progress was shared by every firm before; whose it was is unknown, so this firm's first run reads every table in full (rewriting nothing that is already equal)"
+                    );
+                }
             }
             if *seeded > 0 {
                 tracing::debug!(direction = %direction, rows = seeded, "seeded metadata rows at the epoch");

@@ -9,7 +9,7 @@ use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
 use crate::codec::CompiledTable;
 use crate::error::{describe, is_row_error};
-use crate::metadata::{self, RunRecord};
+use crate::metadata::{self, RunRecord, Scope};
 use crate::spec::{ManifestSpec, Mode, TableSpec};
 use crate::watermark::{self, Horizon};
 
@@ -129,7 +129,9 @@ pub async fn sync_table<C: GenericClient>(
     let incremental =
         spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
 
-    let stored = if options.metadata { metadata::watermark(target, metadata_table, spec.name).await? } else { None };
+    let scope = Scope::of(options.tenant.as_deref());
+    let stored =
+        if options.metadata { metadata::watermark(target, metadata_table, &scope, spec.name).await? } else { None };
     let since = if incremental { stored.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
     // From the epoch, the incremental read selects every row: read it plainly.
     let incremental = incremental && since > DateTime::<Utc>::UNIX_EPOCH;
@@ -214,13 +216,14 @@ pub async fn sync_table<C: GenericClient>(
     let status = if rejected > 0 { Status::Partial } else { Status::Ok };
 
     if options.metadata {
-        metadata::replace_rejects(&tx, manifest.rejects_table(spec.direction), spec.name, spec.sql.describe_rejects)
-            .await?;
+        let rejects_table = manifest.rejects_table(spec.direction);
+        metadata::replace_rejects(&tx, rejects_table, &scope, spec.name, spec.sql.describe_rejects).await?;
         metadata::record(
             &tx,
             metadata_table,
             &RunRecord {
                 table: spec.name,
+                scope: &scope,
                 watermark: Some(new_watermark),
                 rows: written as i64,
                 status: status.as_str(),
