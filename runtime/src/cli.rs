@@ -378,7 +378,7 @@ fn known_tables(program: &Program, directions: &[Direction], tables: &[String]) 
 /// Checks the configuration before anything connects, so a usage error exits 2 whatever the network.
 fn sync_options(program: &Program, cli: &Cli, directions: &[Direction], a: &SyncArgs) -> Result<SyncOptions, Failure> {
     known_tables(program, directions, &a.tables)?;
-    let tenant = config::tenant(program.manifest, None)?;
+    let tenant = config::tenant(program, None)?;
     let progress = !cli.json && !cli.quiet;
     Ok(SyncOptions { full: a.full, tables: a.tables.clone(), dry_run: a.dry_run, tenant, progress })
 }
@@ -485,7 +485,7 @@ async fn run(program: &Program, cli: &Cli, args: &RunArgs) -> Result<i32, Failur
 }
 
 async fn status(program: &Program, cli: &Cli) -> Result<i32, Failure> {
-    let scope = Scope::of(config::tenant(program.manifest, None)?.as_deref());
+    let scope = Scope::of(config::tenant(program, None)?.as_deref());
     let mut connections = open(program, cli).await?;
     let mut all = Vec::new();
     for direction in [Direction::Forward, Direction::Reverse] {
@@ -569,7 +569,7 @@ async fn check(program: &Program, cli: &Cli) -> Result<i32, Failure> {
 }
 
 async fn bootstrap(program: &Program, cli: &Cli) -> Result<i32, Failure> {
-    let scope = Scope::of(config::tenant(program.manifest, None)?.as_deref());
+    let scope = Scope::of(config::tenant(program, None)?.as_deref());
     let mut connections = open(program, cli).await?;
     let mut code = exit::OK;
     for direction in [Direction::Forward, Direction::Reverse] {
@@ -610,7 +610,7 @@ async fn reset(
         None => vec![Direction::Forward, Direction::Reverse],
     };
     known_tables(program, &directions, tables)?;
-    let scope = Scope::of(config::tenant(program.manifest, None)?.as_deref());
+    let scope = Scope::of(config::tenant(program, None)?.as_deref());
     let mut connections = open(program, cli).await?;
     for direction in directions {
         let names: Vec<&str> = program.tables(direction, tables).iter().map(|t| t.spec().name).collect();
@@ -632,7 +632,7 @@ async fn reset(
 async fn verify(program: &Program, cli: &Cli, tables: &[String]) -> Result<i32, Failure> {
     let both = [Direction::Forward, Direction::Reverse];
     known_tables(program, &both, tables)?;
-    let tenant = config::tenant(program.manifest, None)?;
+    let tenant = config::tenant(program, None)?;
     let mut connections = open(program, cli).await?;
     let selected: Vec<&dyn crate::codec::CompiledTable> =
         both.iter().flat_map(|d| program.tables(*d, tables)).collect();

@@ -20,6 +20,7 @@ pub mod schema_check;
 pub mod spec;
 pub mod sql;
 pub mod status;
+pub mod tenant;
 mod tls;
 pub mod verify;
 pub mod watermark;
