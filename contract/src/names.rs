@@ -1,0 +1,72 @@
+//! Names of the SQL objects pgbisync makes for itself inside a target transaction, and of the
+//! session settings that carry values into generated SQL. The generator writes statements that use
+//! them and the engine creates, fills and reads them: both take them from here.
+
+/// Every name pgbisync makes for itself starts with this; manifest columns may not.
+pub const PREFIX: &str = "_pgbisync";
+
+/// The temporary table each table-direction stages its source rows in (dropped at commit).
+pub const STAGE_TABLE: &str = "_pgbisync_stage";
+/// Why staged rows cannot be applied: `(ROW_NUMBER, REASON)`, one row per reason.
+pub const REJECTED_TABLE: &str = "_pgbisync_rejected";
+/// The staged rows set aside, moved out of staging (same columns as staging).
+pub const SET_ASIDE_TABLE: &str = "_pgbisync_set_aside";
+
+/// Staging's row number: orders the batch and names a row in the rejected table.
+pub const ROW_NUMBER: &str = "_n";
+/// Staging's copy of the source's tracking value, when the table tracks changes.
+pub const TRACKING: &str = "_track";
+/// The rejected table's text column saying why.
+pub const REASON: &str = "reason";
+
+/// The savepoint the apply step halves a failing batch under.
+pub const APPLY_SAVEPOINT: &str = "pgbisync_apply";
+
+/// Session settings the engine sets (with bound parameters, local to each transaction) and the
+/// generated SQL reads with `current_setting(...)`: COPY cannot take parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// The origin value of rows born on the desktop.
+    OriginDesktop,
+    /// The origin value of rows born in the cloud.
+    OriginCloud,
+    /// This firm's tenant value (`''` without a tenant scope).
+    Tenant,
+    /// The incremental read's lower bound, as timestamptz text.
+    Since,
+}
+
+impl Setting {
+    pub const ALL: [Setting; 4] = [Setting::OriginDesktop, Setting::OriginCloud, Setting::Tenant, Setting::Since];
+
+    /// The setting's full name, as `set_config` and `current_setting` take it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::OriginDesktop => "pgbisync.origin_desktop",
+            Setting::OriginCloud => "pgbisync.origin_cloud",
+            Setting::Tenant => "pgbisync.tenant",
+            Setting::Since => "pgbisync.since",
+        }
+    }
+}
+
+/// True for a column name the staging table keeps for itself.
+pub fn is_reserved_column(name: &str) -> bool {
+    name == ROW_NUMBER || name == TRACKING || name.starts_with(PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_internal_table_and_setting_is_in_pgbisyncs_own_namespace() {
+        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE] {
+            assert!(is_reserved_column(table), "{table}");
+        }
+        for s in Setting::ALL {
+            assert!(s.name().starts_with("pgbisync."), "{}", s.name());
+        }
+        assert!(is_reserved_column("_n") && is_reserved_column("_track") && !is_reserved_column("note"));
+    }
+}
