@@ -7,8 +7,10 @@
 //! sides (the source's are cast when they differ), so equal values print the same text; the engine
 //! runs both queries with `TimeZone` set to UTC so timestamptz text matches too.
 
+use super::fragment::{ident, list, setting, where_clause};
+use super::names::{ORIGIN_DESKTOP, RANK, VERIFY_HASH, VERIFY_KEY, VERIFY_OWNED};
+use super::scope::{owned_filters, source_filters, tenant_filter};
 use crate::model::{Direction, StagedValue, Strategy, TableDirection};
-use crate::sql::{ident, list, owned_filter, setting, source_filters, tenant_filter};
 
 /// Staged columns the source provides: (source expression over alias `s`, target column name).
 fn compared_columns(t: &TableDirection) -> Vec<(String, String)> {
@@ -46,8 +48,26 @@ fn key_text(keys: &[String], values: &str) -> String {
     }
 }
 
+/// The rows of `inner` (laid out at an indent of four) as `columns`, in the order the engine
+/// merge-joins them.
 fn ordered(inner: String, columns: &str, filter: &str) -> String {
-    format!("SELECT {columns} FROM ({inner}) v{filter} ORDER BY v.\"k\" COLLATE \"C\"")
+    format!(
+        r#"SELECT {columns}
+FROM (
+    {inner}
+) v{filter}
+ORDER BY v.{VERIFY_KEY} COLLATE "C""#
+    )
+}
+
+/// One inner query: `select` items of `table` aliased `alias`, under `filters`.
+fn inner(select: &[String], table: &str, alias: &str, filters: &[String]) -> String {
+    format!(
+        "SELECT {select}\n    FROM {table} {alias}{filters}",
+        select = select.join(",\n        "),
+        table = ident(table),
+        filters = where_clause(filters, "    ")
+    )
 }
 
 /// `(k, h)` of the source rows the sync reads, after its newest-wins dedup.
@@ -55,9 +75,8 @@ pub fn source(t: &TableDirection) -> String {
     let compared = compared_columns(t);
     let values = format!("ROW({})::text", list(compared.iter().map(|(e, _)| e.clone())));
     let keys: Vec<String> = key_columns(t).into_iter().map(|(e, _)| e).collect();
-    let filters = source_filters(t);
-    let where_clause = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
-    let mut select = vec![format!("{} AS \"k\"", key_text(&keys, &values)), format!("md5({values}) AS \"h\"")];
+    let mut select =
+        vec![format!("{} AS {VERIFY_KEY}", key_text(&keys, &values)), format!("md5({values}) AS {VERIFY_HASH}")];
     let mut outer_filter = String::new();
     if t.dedup && !t.key.is_empty() {
         // The row the sync keeps for a duplicated key, ranked as its dedup ranks staged rows:
@@ -68,14 +87,14 @@ pub fn source(t: &TableDirection) -> String {
         }
         order.push(format!("{values} DESC"));
         select.push(format!(
-            "row_number() OVER (PARTITION BY {} ORDER BY {}) AS \"_pgbisync_rank\"",
+            "row_number() OVER (\n            PARTITION BY {}\n            ORDER BY {}\n        ) AS {RANK}",
             list(keys.iter().cloned()),
             order.join(", ")
         ));
-        outer_filter = " WHERE v.\"_pgbisync_rank\" = 1".into();
+        outer_filter = where_clause(&[format!("v.{RANK} = 1")], "");
     }
-    let inner = format!("SELECT {} FROM {} s{where_clause}", list(select), ident(&t.source.name));
-    ordered(inner, "v.\"k\", v.\"h\"", &outer_filter)
+    let inner = inner(&select, &t.source.name, "s", &source_filters(t));
+    ordered(inner, &format!("v.{VERIFY_KEY}, v.{VERIFY_HASH}"), &outer_filter)
 }
 
 /// `(k, h, o)` of the target rows to compare; `o` says whether a row the source lacks counts as
@@ -87,21 +106,21 @@ pub fn target(t: &TableDirection) -> String {
     let (owned, filters) = match (t.direction, t.strategy) {
         // replace_origin makes the sending side's rows equal to the source's multiset: those rows,
         // and only those, must match.
-        (Direction::Forward, Strategy::ReplaceOrigin) => ("true".to_string(), vec![owned_filter(t)]),
+        (Direction::Forward, Strategy::ReplaceOrigin) => ("true".to_string(), owned_filters(t)),
         // Every row of the key space, so a desktop row whose key the cloud's own (mobile-born) row
         // holds is found and not reported missing; only the sending side's rows can be extra.
         (Direction::Forward, _) => (
-            format!("(t.{} IS NOT DISTINCT FROM {})", ident(&t.origin_column), setting("origin_desktop")),
+            format!("(t.{} IS NOT DISTINCT FROM {})", ident(&t.origin_column), setting(ORIGIN_DESKTOP)),
             tenant_filter(t, "t").into_iter().collect(),
         ),
         // The desktop also holds its own rows: only keys the cloud sent back are compared.
         (Direction::Reverse, _) => ("false".to_string(), tenant_filter(t, "t").into_iter().collect()),
     };
-    let where_clause = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
-    let inner = format!(
-        "SELECT {} AS \"k\", md5({values}) AS \"h\", {owned} AS \"o\" FROM {} t{where_clause}",
-        key_text(&keys, &values),
-        ident(&t.target.name)
-    );
-    ordered(inner, "v.\"k\", v.\"h\", v.\"o\"", "")
+    let select = [
+        format!("{} AS {VERIFY_KEY}", key_text(&keys, &values)),
+        format!("md5({values}) AS {VERIFY_HASH}"),
+        format!("{owned} AS {VERIFY_OWNED}"),
+    ];
+    let inner = inner(&select, &t.target.name, "t", &filters);
+    ordered(inner, &format!("v.{VERIFY_KEY}, v.{VERIFY_HASH}, v.{VERIFY_OWNED}"), "")
 }
