@@ -5,7 +5,7 @@
 //! (or rename the `.snap.new` file), after reading it.
 
 use pgbisync_codegen::model::{Direction, Model};
-use pgbisync_codegen::sql::{self, TableSqlText};
+use pgbisync_codegen::sql::{self, names, TableSqlText};
 
 const MANIFEST: &str = include_str!("fixtures/snapshot-manifest.yaml");
 /// The name the generated header and `MANIFEST.path` show; a fixed name keeps snapshots machine-independent.
@@ -106,6 +106,8 @@ fn all_statements(model: &Model) -> Vec<(String, String)> {
         out.extend(s.prepare.into_iter().map(|q| (label("prepare"), q)));
         out.extend(s.apply.into_iter().map(|q| (label("apply"), q)));
         out.push((label("describe_rejects"), s.describe_rejects));
+        out.push((label("verify_source"), s.verify_source));
+        out.push((label("verify_target"), s.verify_target));
     }
     out
 }
@@ -178,7 +180,7 @@ fn no_manifest_value_is_inlined_in_the_sql() {
     // Values reach the SQL only as bound parameters, COPY data, or `current_setting('pgbisync.*')`;
     // the only other literals are reject reasons and the column labels inside them.
     let model = model();
-    let settings = ["pgbisync.origin_desktop", "pgbisync.origin_cloud", "pgbisync.tenant", "pgbisync.since"];
+    let settings = [names::ORIGIN_DESKTOP, names::ORIGIN_CLOUD, names::TENANT, names::SINCE];
     let mut labels: Vec<String> =
         model.directions.iter().flat_map(|t| t.staged.iter().map(|s| s.name.clone())).collect();
     labels.extend(["=", ", ", "; "].map(String::from));

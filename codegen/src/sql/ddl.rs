@@ -1,6 +1,7 @@
 //! DDL shaped like a deployment's tables, for `demo` and the tests.
 
 use super::fragment::{ident, idents, literal};
+use super::names::{TOUCH_FUNCTION_PREFIX, TOUCH_TRIGGER_SUFFIX};
 use crate::model::{Side, SideName};
 
 /// DDL for one side of a table as the manifest describes it: used by `demo` and the tests to build
@@ -39,9 +40,9 @@ pub fn side_ddl(side: &Side, origin_column: &str, origin_default: &str) -> Strin
             r#"
 CREATE TRIGGER {trigger} BEFORE UPDATE ON {table}
     FOR EACH ROW EXECUTE FUNCTION {function}();"#,
-            trigger = ident(&format!("{}_touch", side.name)),
+            trigger = ident(&format!("{}{TOUCH_TRIGGER_SUFFIX}", side.name)),
             table = ident(&side.name),
-            function = ident(&format!("pgbisync_touch_{touched}"))
+            function = ident(&format!("{TOUCH_FUNCTION_PREFIX}{touched}"))
         ));
     }
     ddl
@@ -56,7 +57,7 @@ BEGIN
     NEW.{col} := now();
     RETURN NEW;
 END $$;"#,
-        name = ident(&format!("pgbisync_touch_{column}")),
+        name = ident(&format!("{TOUCH_FUNCTION_PREFIX}{column}")),
         col = ident(column)
     )
 }

@@ -54,3 +54,9 @@ pub const ORIGIN_CLOUD: &str = "pgbisync.origin_cloud";
 pub const TENANT: &str = "pgbisync.tenant";
 /// Setting holding the incremental read's lower bound (the watermark minus the lookback).
 pub const SINCE: &str = "pgbisync.since";
+
+/// Prefix of the trigger function the demo DDL creates per bookkeeping column (`pgbisync_` keeps
+/// it apart from a deployment's own functions).
+pub const TOUCH_FUNCTION_PREFIX: &str = "pgbisync_touch_";
+/// Suffix of the trigger the demo DDL puts on a table with a bookkeeping column.
+pub const TOUCH_TRIGGER_SUFFIX: &str = "_touch";
