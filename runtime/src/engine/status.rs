@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
+use super::names::ident;
 use crate::spec::{Direction, ManifestSpec};
-use crate::sql::ident;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StatusRow {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient};
 
-use crate::sql::ident;
+use super::names::ident;
 
 /// The stored watermark of a table, or `None` when it has no row.
 pub async fn watermark<C: GenericClient>(
@@ -82,7 +82,7 @@ pub async fn reset(client: &Client, metadata: &str, tables: &[&str]) -> Result<u
             &format!(
                 "UPDATE {} SET last_sync_timestamp = '{}', updated_at = now() WHERE table_name = ANY($1) RETURNING 1",
                 ident(metadata),
-                crate::bootstrap::EPOCH
+                super::bootstrap::EPOCH
             ),
             &[(&tables, Type::TEXT_ARRAY)],
         )

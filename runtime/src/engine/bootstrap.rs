@@ -3,11 +3,11 @@
 //! The old system crashed on a fresh database until someone created these by hand; this is the fix,
 //! written once with the direction as a value.
 
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, Transaction};
 
-use crate::error::{describe, is_permission_denied};
+use super::db_error::{describe, is_permission_denied};
+use super::names::ident;
 use crate::spec::{Direction, ManifestSpec};
-use crate::sql::ident;
 
 /// Columns of the current metadata shape beyond the old 4-column table
 /// (`table_name, last_sync_timestamp, created_at, updated_at`), added in place when missing.
@@ -59,60 +59,14 @@ pub async fn ensure<C: GenericClient>(
         )
         .await?;
     let has = |name: &str| present.iter().any(|r| r.get::<_, String>(0) == name);
-    let mut created = false;
-    let mut upgraded = Vec::new();
-
-    let attempt: Result<(), tokio_postgres::Error> = async {
-        if !has(metadata) {
-            tx.batch_execute(&format!(
-                "CREATE TABLE {} (table_name varchar(100) PRIMARY KEY, \
-                 last_sync_timestamp timestamp with time zone NOT NULL DEFAULT '{EPOCH}', \
-                 created_at timestamp with time zone DEFAULT now(), updated_at timestamp with time zone DEFAULT now(), \
-                 last_run_at timestamp with time zone, rows_copied bigint, status text, last_error text)",
-                ident(metadata)
-            ))
-            .await?;
-            created = true;
-        } else {
-            let cols: Vec<String> = tx
-                .query(
-                    "SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-                    &[&ident(metadata)],
-                )
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            for (name, ddl) in METADATA_COLUMNS {
-                if !cols.iter().any(|c| c == name) {
-                    tx.batch_execute(&format!("ALTER TABLE {} ADD COLUMN {} {ddl}", ident(metadata), ident(name))).await?;
-                    upgraded.push(name.to_string());
-                }
-            }
-        }
-        if !has(rejects) {
-            tx.batch_execute(&format!(
-                "CREATE TABLE {} (id bigserial PRIMARY KEY, table_name varchar(100) NOT NULL, row_key text NOT NULL, \
-                 reason text NOT NULL, row_data jsonb, tracking_value timestamp with time zone, \
-                 seen_at timestamp with time zone NOT NULL DEFAULT now()); \
-                 CREATE INDEX {} ON {} (table_name)",
-                ident(rejects),
-                ident(&format!("{rejects}_table_name")),
-                ident(rejects)
-            ))
-            .await?;
-        }
-        Ok(())
-    }
-    .await;
-
-    if let Err(e) = attempt {
-        if is_permission_denied(&e) {
+    let (created, upgraded) = match create_or_upgrade(&tx, metadata, rejects, has(metadata), has(rejects)).await {
+        Ok(done) => done,
+        Err(e) if is_permission_denied(&e) => {
             let _ = tx.rollback().await;
             return Ok(Bootstrap::Degraded { reason: describe(&e) });
         }
-        return Err(e);
-    }
+        Err(e) => return Err(e),
+    };
 
     // Seed one row per table at the epoch; existing rows (and their watermarks) stay as they are.
     let names: Vec<&str> = tables.to_vec();
@@ -136,4 +90,57 @@ pub async fn ensure<C: GenericClient>(
     };
     tx.commit().await?;
     Ok(Bootstrap::Ready { created, upgraded, seeded })
+}
+
+/// Creates the metadata table (or adds the columns an older one lacks) and the rejects table;
+/// whether the metadata table was created, and the columns added.
+async fn create_or_upgrade(
+    tx: &Transaction<'_>,
+    metadata: &str,
+    rejects: &str,
+    has_metadata: bool,
+    has_rejects: bool,
+) -> Result<(bool, Vec<String>), tokio_postgres::Error> {
+    let mut created = false;
+    let mut upgraded = Vec::new();
+    if !has_metadata {
+        tx.batch_execute(&format!(
+            "CREATE TABLE {} (table_name varchar(100) PRIMARY KEY, \
+             last_sync_timestamp timestamp with time zone NOT NULL DEFAULT '{EPOCH}', \
+             created_at timestamp with time zone DEFAULT now(), updated_at timestamp with time zone DEFAULT now(), \
+             last_run_at timestamp with time zone, rows_copied bigint, status text, last_error text)",
+            ident(metadata)
+        ))
+        .await?;
+        created = true;
+    } else {
+        let cols: Vec<String> = tx
+            .query(
+                "SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&ident(metadata)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for (name, ddl) in METADATA_COLUMNS {
+            if !cols.iter().any(|c| c == name) {
+                tx.batch_execute(&format!("ALTER TABLE {} ADD COLUMN {} {ddl}", ident(metadata), ident(name))).await?;
+                upgraded.push(name.to_string());
+            }
+        }
+    }
+    if !has_rejects {
+        tx.batch_execute(&format!(
+            "CREATE TABLE {} (id bigserial PRIMARY KEY, table_name varchar(100) NOT NULL, row_key text NOT NULL, \
+             reason text NOT NULL, row_data jsonb, tracking_value timestamp with time zone, \
+             seen_at timestamp with time zone NOT NULL DEFAULT now()); \
+             CREATE INDEX {} ON {} (table_name)",
+            ident(rejects),
+            ident(&format!("{rejects}_table_name")),
+            ident(rejects)
+        ))
+        .await?;
+    }
+    Ok((created, upgraded))
 }
