@@ -106,19 +106,7 @@ pub(crate) async fn sync_table<C: GenericClient>(
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
     let plan = plan(spec, manifest, source, target, options).await?;
 
-    let source_tx = source
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(on_source)?;
-    set_settings(&source_tx, manifest, options.tenant.as_deref(), plan.since).await.map_err(on_source)?;
-    if plan.incremental && spec.sql.dedup.is_some() && !options.unique_sources.contains(spec.source.name) {
-        // The read joins the table to its own changed keys; on a legacy table without statistics
-        // the planner may pick a nested loop, quadratic in the rows changed. A hash join is linear.
-        source_tx.batch_execute("SET LOCAL enable_nestloop = off").await.map_err(on_source)?;
-    }
+    let source_tx = begin_read(source, spec, manifest, options, &plan).await.map_err(on_source)?;
     let read_sql =
         if plan.incremental { spec.sql.read_incremental.unwrap_or(spec.sql.read_full) } else { spec.sql.read_full };
 
@@ -175,6 +163,24 @@ pub(crate) async fn sync_table<C: GenericClient>(
         millis: started.elapsed().as_millis(),
         error: None,
     })
+}
+
+/// The source's read-only snapshot, with the settings the read query uses.
+async fn begin_read<'a>(
+    source: &'a mut Client,
+    spec: &TableSpec,
+    manifest: &ManifestSpec,
+    options: &RunOptions,
+    plan: &ReadPlan,
+) -> Result<Transaction<'a>, tokio_postgres::Error> {
+    let tx = source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+    set_settings(&tx, manifest, options.tenant.as_deref(), plan.since).await?;
+    if plan.incremental && spec.sql.dedup.is_some() && !options.unique_sources.contains(spec.source.name) {
+        // The read joins the table to its own changed keys; on a legacy table without statistics
+        // the planner may pick a nested loop, quadratic in the rows changed. A hash join is linear.
+        tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
+    }
+    Ok(tx)
 }
 
 /// Prepares the target's transaction: settings, memory, and the empty temporary tables.
