@@ -12,6 +12,7 @@ pub mod demo;
 mod engine;
 pub mod program;
 pub mod spec;
+mod tenant;
 pub mod wire;
 
 pub use config::{ConfigError, ConnectionUrl};
@@ -20,6 +21,7 @@ pub use demo::sample::{SampleSize, SampleSummary};
 pub use engine::bootstrap::{ensure as bootstrap, Bootstrap};
 pub use engine::db_error::describe;
 pub use engine::lock::{acquire as acquire_lock, Lock};
+pub use engine::metadata::Scope;
 pub use engine::status::{read as read_status, StatusRow};
 pub use engine::verify::{verify_table, verify_tables, VerifyError, VerifyReport};
 pub use engine::{

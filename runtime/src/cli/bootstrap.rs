@@ -6,6 +6,7 @@ use crate::engine::bootstrap::{self, Bootstrap};
 use crate::spec::Direction;
 
 pub(super) async fn run(inv: &Invocation<'_>) -> Result<i32, CommandError> {
+    let scope = inv.scope()?;
     let mut connections = inv.open().await?;
     let manifest = inv.program.manifest;
     let mut code = exit::OK;
@@ -14,7 +15,10 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<i32, CommandError> {
         let (_, target) = connections.for_direction(direction);
         let metadata = manifest.metadata_table(direction);
         let side = direction.target();
-        match bootstrap::ensure(target, manifest, direction, &names).await.map_err(CommandError::on(side))? {
+        match bootstrap::ensure(target, manifest, direction, &names, Some(&scope))
+            .await
+            .map_err(CommandError::on(side))?
+        {
             Bootstrap::Ready { created, upgraded, seeded } => inv.out.line(format!(
                 "{direction}: {metadata} on the {side}: {}{}{seeded} row(s) seeded",
                 if created { "created, " } else { "" },

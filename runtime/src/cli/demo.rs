@@ -9,6 +9,7 @@ use super::{exit, sync, Invocation};
 use crate::codec::CompiledTable;
 use crate::demo::sample::{self, SampleSize};
 use crate::demo::{DemoError, DemoServers};
+use crate::engine::metadata::Scope;
 use crate::engine::{self, verify, Connections, SyncOptions};
 use crate::program::Program;
 use crate::spec::Direction;
@@ -39,10 +40,12 @@ pub(super) async fn run(inv: &Invocation<'_>, rows: u32) -> Result<i32, CommandE
     out.sync_finished(&second, false, sync::exit_code(&second));
 
     out.human("\n== status");
-    let (status_rows, _) = super::status::read(program, &mut connections).await.map_err(|e| match e {
-        CommandError::Database { source, .. } => DemoError::at("reading status")(source).into(),
-        other => other,
-    })?;
+    let (status_rows, _) = super::status::read(program, &mut connections, &Scope::of(options.tenant.as_deref()))
+        .await
+        .map_err(|e| match e {
+            CommandError::Database { source, .. } => DemoError::at("reading status")(source).into(),
+            other => other,
+        })?;
     out.status(&status_rows);
 
     out.human("\n== verify: both sides compared row by row (the orphans set aside show as missing)");

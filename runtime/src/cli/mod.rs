@@ -20,6 +20,7 @@ use std::io::IsTerminal;
 use clap::Parser;
 
 use crate::config::{self, ConfigError, ConnectionUrl};
+use crate::engine::metadata::Scope;
 use crate::engine::Connections;
 use crate::program::Program;
 use crate::spec::{Direction, Side};
@@ -136,6 +137,16 @@ impl Invocation<'_> {
             Side::Cloud => self.cloud_url.as_deref(),
         };
         config::url(self.program.manifest, side, flag)
+    }
+
+    /// The tenant value, checked against its column's type (none without a tenant scope).
+    fn tenant(&self) -> Result<Option<String>, ConfigError> {
+        config::tenant(self.program, None)
+    }
+
+    /// Whose metadata and rejects rows the command reads and writes.
+    fn scope(&self) -> Result<Scope, ConfigError> {
+        Ok(Scope::of(self.tenant()?.as_deref()))
     }
 
     async fn open(&self) -> Result<Connections, CommandError> {

@@ -17,6 +17,7 @@ pub(super) async fn run(
         None => vec![Direction::Forward, Direction::Reverse],
     };
     engine::check_tables(inv.program, &directions, tables)?;
+    let scope = inv.scope()?;
     let mut connections = inv.open().await?;
     for direction in directions {
         let names = inv.table_names(direction, tables);
@@ -24,7 +25,7 @@ pub(super) async fn run(
             continue;
         }
         let (_, target) = connections.for_direction(direction);
-        let n = metadata::reset(target, inv.program.manifest.metadata_table(direction), &names)
+        let n = metadata::reset(target, inv.program.manifest.metadata_table(direction), &scope, &names)
             .await
             .map_err(CommandError::on(direction.target()))?;
         inv.out.line(format!(

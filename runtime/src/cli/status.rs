@@ -2,14 +2,16 @@
 
 use super::error::CommandError;
 use super::{exit, Invocation};
+use crate::engine::metadata::Scope;
 use crate::engine::status::{self, StatusRow};
 use crate::engine::Connections;
 use crate::program::Program;
 use crate::spec::Direction;
 
 pub(super) async fn run(inv: &Invocation<'_>) -> Result<i32, CommandError> {
+    let scope = inv.scope()?;
     let mut connections = inv.open().await?;
-    let (rows, missing) = read(inv.program, &mut connections).await?;
+    let (rows, missing) = read(inv.program, &mut connections, &scope).await?;
     for direction in missing {
         inv.out.human(format!(
             "{direction}: no metadata table {} yet on the {} (it is created by the first sync or `pgbisync bootstrap`)",
@@ -25,13 +27,14 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<i32, CommandError> {
 pub(super) async fn read(
     program: &Program,
     connections: &mut Connections,
+    scope: &Scope,
 ) -> Result<(Vec<StatusRow>, Vec<Direction>), CommandError> {
     let mut all = Vec::new();
     let mut missing = Vec::new();
     for direction in [Direction::Forward, Direction::Reverse] {
         let names: Vec<&str> = program.tables(direction, &[]).iter().map(|t| t.spec().name).collect();
         let (_, target) = connections.for_direction(direction);
-        match status::read(target, program.manifest, direction, &names)
+        match status::read(target, program.manifest, direction, scope, &names)
             .await
             .map_err(CommandError::on(direction.target()))?
         {

@@ -26,7 +26,7 @@ pub(super) fn options(
     args: &SyncArgs,
 ) -> Result<SyncOptions, CommandError> {
     engine::check_tables(inv.program, directions, &args.tables)?;
-    let tenant = crate::config::tenant(inv.program.manifest, None)?;
+    let tenant = inv.tenant()?;
     Ok(SyncOptions { full: args.full, tables: args.tables.clone(), dry_run: args.dry_run, tenant })
 }
 

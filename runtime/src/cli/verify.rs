@@ -9,7 +9,7 @@ use crate::spec::Direction;
 pub(super) async fn run(inv: &Invocation<'_>, tables: &[String]) -> Result<i32, CommandError> {
     let both = [Direction::Forward, Direction::Reverse];
     engine::check_tables(inv.program, &both, tables)?;
-    let tenant = crate::config::tenant(inv.program.manifest, None)?;
+    let tenant = inv.tenant()?;
     let mut connections = inv.open().await?;
     let selected: Vec<&dyn CompiledTable> = both.iter().flat_map(|d| inv.program.tables(*d, tables)).collect();
     let mut print = |r: &verify::VerifyReport| inv.out.verified(r);

@@ -106,6 +106,7 @@ async fn run_direction(
             let (_, target) = connections.for_direction(direction);
             let record = metadata::RunRecord {
                 table: spec.name,
+                scope: &prepared.options.scope,
                 watermark: None,
                 rows: 0,
                 status: "failed",

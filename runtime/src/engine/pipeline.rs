@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
 use super::apply::{apply, set_aside};
-use super::metadata::{self, RunRecord};
+use super::metadata::{self, RunRecord, Scope};
 use super::names::{self, ident, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
 use super::watermark::{self, Horizon};
 use super::{Observer, Status, TableError, TableReport};
@@ -25,6 +25,8 @@ pub(crate) struct RunOptions {
     /// Read every table completely, whatever its watermark.
     pub full: bool,
     pub tenant: Option<String>,
+    /// Whose metadata and rejects rows this run reads and writes (the tenant's).
+    pub scope: Scope,
     /// False when the bootstrap could not create the metadata: full reads, nothing recorded.
     pub metadata: bool,
     /// Source tables whose key a unique index guarantees: no duplicates to drop.
@@ -76,7 +78,9 @@ async fn plan<C: GenericClient>(
         spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
     let metadata_table = manifest.metadata_table(spec.direction);
     let stored = if options.metadata {
-        metadata::watermark(target, metadata_table, spec.name).await.map_err(on(spec, spec.direction.target()))?
+        metadata::watermark(target, metadata_table, &options.scope, spec.name)
+            .await
+            .map_err(on(spec, spec.direction.target()))?
     } else {
         None
     };
@@ -138,7 +142,7 @@ pub(crate) async fn sync_table<C: GenericClient>(
     let rejects = read_rejects(&tx, spec, plan.next_watermark).await.map_err(on_target)?;
     let status = if rejects.count > 0 { Status::Partial } else { Status::Ok };
     if options.metadata {
-        record(&tx, manifest, spec, &rejects, written, status).await.map_err(on_target)?;
+        record(&tx, manifest, spec, &options.scope, &rejects, written, status).await.map_err(on_target)?;
     }
     // Dropped explicitly: inside a dry run's outer transaction, ON COMMIT DROP would wait for the end.
     tx.batch_execute(&format!("DROP TABLE {}, {}, {}", ident(STAGE), ident(REJECTED), ident(SET_ASIDE)))
@@ -276,15 +280,17 @@ async fn record(
     tx: &Transaction<'_>,
     manifest: &ManifestSpec,
     spec: &TableSpec,
+    scope: &Scope,
     rejects: &Rejects,
     written: u64,
     status: Status,
 ) -> Result<(), tokio_postgres::Error> {
     let rejects_table = manifest.rejects_table(spec.direction);
-    metadata::replace_rejects(tx, rejects_table, spec.name, spec.sql.describe_rejects).await?;
+    metadata::replace_rejects(tx, rejects_table, scope, spec.name, spec.sql.describe_rejects).await?;
     let error = (rejects.count > 0).then(|| format!("{} row(s) set aside; see {rejects_table}", rejects.count));
     let run = RunRecord {
         table: spec.name,
+        scope,
         watermark: Some(rejects.watermark),
         rows: written as i64,
         status: status.as_str(),

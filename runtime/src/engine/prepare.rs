@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use tokio_postgres::{Client, GenericClient};
 
 use super::bootstrap::{self, Bootstrap};
+use super::metadata::Scope;
 use super::pipeline::RunOptions;
 use super::schema_check::{self, LiveColumns};
 use super::{EngineError, SyncOptions, TableError};
@@ -56,10 +57,11 @@ pub(crate) async fn prepare<C: GenericClient>(
 ) -> Result<Prepared, EngineError> {
     let names: Vec<&str> = tables.iter().map(|t| t.spec().name).collect();
     let target_side = direction.target();
-    let bootstrap = bootstrap::ensure(target, manifest, direction, &names)
+    let scope = Scope::of(sync.tenant.as_deref());
+    let bootstrap = bootstrap::ensure(target, manifest, direction, &names, Some(&scope))
         .await
         .map_err(|source| EngineError::Bootstrap { direction, side: target_side, source })?;
-    let degraded = log_bootstrap(manifest, direction, &bootstrap);
+    let degraded = log_bootstrap(manifest, direction, &bootstrap, &scope);
     // Compare every selected table with the live databases before writing anything.
     let schema_of_source = |source| EngineError::Schema { side: direction.source(), source };
     let source_tables: Vec<&str> = tables.iter().map(|t| t.spec().source.name).collect();
@@ -72,13 +74,23 @@ pub(crate) async fn prepare<C: GenericClient>(
     // primary keys; the legacy desktop's mostly do not).
     let keyed: Vec<(&str, &[&str])> = tables.iter().map(|t| (t.spec().source.name, t.spec().source_key)).collect();
     let unique_sources: HashSet<String> = schema_check::unique_on(source, &keyed).await.map_err(schema_of_source)?;
-    let options =
-        RunOptions { full: sync.full, tenant: sync.tenant.clone(), metadata: bootstrap.is_ready(), unique_sources };
+    let options = RunOptions {
+        full: sync.full,
+        tenant: sync.tenant.clone(),
+        scope,
+        metadata: bootstrap.is_ready(),
+        unique_sources,
+    };
     Ok(Prepared { degraded, options, source_live, target_live })
 }
 
 /// Logs what the bootstrap did; the reason when the direction is degraded to full mode.
-fn log_bootstrap(manifest: &ManifestSpec, direction: Direction, bootstrap: &Bootstrap) -> Option<String> {
+fn log_bootstrap(
+    manifest: &ManifestSpec,
+    direction: Direction,
+    bootstrap: &Bootstrap,
+    scope: &Scope,
+) -> Option<String> {
     let metadata = manifest.metadata_table(direction);
     match bootstrap {
         Bootstrap::Degraded { reason } => {
@@ -97,6 +109,13 @@ fn log_bootstrap(manifest: &ManifestSpec, direction: Direction, bootstrap: &Boot
             }
             if !upgraded.is_empty() {
                 tracing::info!(direction = %direction, table = metadata, columns = ?upgraded, "upgraded the metadata table in place");
+                if upgraded.iter().any(|u| u == "scope") && manifest.tenant.is_some() {
+                    tracing::info!(
+                        direction = %direction,
+                        scope = scope.as_str(),
+                        "progress was shared by every firm before; whose it was is unknown, so this firm's first run reads every table in full (rewriting nothing that is already equal)"
+                    );
+                }
             }
             if *seeded > 0 {
                 tracing::debug!(direction = %direction, rows = seeded, "seeded metadata rows at the epoch");

@@ -12,6 +12,7 @@ use futures_util::{Stream, TryStreamExt};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
+use super::metadata::Scope;
 use super::names::{ident, VERIFY_HASH, VERIFY_KEY};
 use super::pipeline::set_settings;
 use super::Connections;
@@ -192,7 +193,12 @@ fn values(row: &Row) -> Result<(String, bool), tokio_postgres::Error> {
 }
 
 /// Rows the last sync of this table set aside, from the direction's rejects table (0 if none yet).
-async fn rejects(client: &Client, manifest: &ManifestSpec, spec: &TableSpec) -> Result<i64, tokio_postgres::Error> {
+async fn rejects(
+    client: &Client,
+    manifest: &ManifestSpec,
+    spec: &TableSpec,
+    scope: &Scope,
+) -> Result<i64, tokio_postgres::Error> {
     let table = ident(manifest.rejects_table(spec.direction));
     let exists: Option<String> =
         client.query_typed_one("SELECT to_regclass($1)::text", &[(&table, Type::TEXT)]).await?.get(0);
@@ -200,7 +206,10 @@ async fn rejects(client: &Client, manifest: &ManifestSpec, spec: &TableSpec) -> 
         return Ok(0);
     }
     let row = client
-        .query_typed_one(&format!("SELECT count(*) FROM {table} WHERE table_name = $1"), &[(&spec.name, Type::VARCHAR)])
+        .query_typed_one(
+            &format!("SELECT count(*) FROM {table} WHERE table_name = $1 AND scope = $2"),
+            &[(&spec.name, Type::VARCHAR), (&scope.as_str(), Type::TEXT)],
+        )
         .await?;
     Ok(row.get(0))
 }
@@ -274,7 +283,7 @@ pub async fn verify_table(
         direction: Some(spec.direction),
         source: spec.source.name.to_string(),
         target: spec.target.name.to_string(),
-        rejects: rejects(target, manifest, spec).await?,
+        rejects: rejects(target, manifest, spec, &Scope::of(tenant)).await?,
         ..VerifyReport::default()
     };
     // Read-only snapshots in UTC, so timestamptz values print the same text on both servers.
