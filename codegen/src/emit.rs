@@ -121,11 +121,8 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         t.direction.as_str(),
         t.source.name,
         t.target.name,
-        match t.mode {
-            Mode::Full => "full",
-            Mode::Incremental => "incremental",
-        },
-        strategy_str(t.strategy)
+        t.mode.as_str(),
+        t.strategy.as_str()
     );
 
     let source_fields = t.read.iter().map(|c| {
@@ -308,14 +305,6 @@ fn table_direction(t: &TableDirection) -> TokenStream {
                 values.to_vec()
             }
         }
-    }
-}
-
-fn strategy_str(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Upsert => "upsert",
-        Strategy::ReplaceOrigin => "replace_origin",
-        Strategy::InsertOnly => "insert_only",
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::program::Program;
 use crate::spec::{ManifestSpec, Side};
 
 /// A libpq-style connection URL. `Display` and `Debug` mask the password.
@@ -68,42 +69,104 @@ pub fn redact(text: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no {side} database URL: set the environment variable {env} (or put `{env}=postgresql://...` in .env), or pass --{side}-url")]
-    MissingUrl { side: Side, env: &'static str },
+    #[error("no {side} database URL: set the environment variable {env}{hint}, or pass --{side}-url")]
+    MissingUrl { side: Side, env: &'static str, hint: DotenvHint },
     #[error("the manifest scopes every read and delete to one tenant, and {env} is not set: set {env} to this firm's {column} value (environment or .env)")]
     MissingTenant { env: &'static str, column: &'static str },
+    #[error("{env}={value:?} does not fit the tenant column {column} ({sql_type}): {why}; the database would store another value and sync another firm's rows. Set {env} to this firm's {column} value")]
+    BadTenant { env: &'static str, value: String, column: &'static str, sql_type: &'static str, why: String },
 }
 
-/// Reads `.env` from the working directory if there is one; variables already set win. A `.env`
-/// that cannot be parsed is reported (its values could be the URLs the run needs), never printed.
-pub fn load_dotenv() {
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(e) if e.not_found() => {}
-        Err(dotenvy::Error::LineParse(_, index)) => {
-            tracing::warn!(
-                "ignoring .env: it cannot be parsed (near character {index}); expected lines such as NAME=value"
-            )
+/// What to say about `.env` when a variable is missing: where to put it, or that the file has lines
+/// that could not be read (the variable may be on one of them).
+#[derive(Debug, Clone)]
+pub struct DotenvHint {
+    env: &'static str,
+    unparsed: Option<Vec<usize>>,
+}
+
+impl fmt::Display for DotenvHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.unparsed {
+            Some(lines) => {
+                let lines: Vec<String> = lines.iter().map(usize::to_string).collect();
+                write!(f, " (.env has line(s) that cannot be parsed: {}; fix them)", lines.join(", "))
+            }
+            None => write!(f, " (or put `{}=postgresql://...` in .env)", self.env),
         }
-        Err(e) => tracing::warn!(error = %e, "ignoring .env"),
     }
+}
+
+/// Lines of `.env` that could not be parsed, recorded by [`load_dotenv`].
+static UNPARSED: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+
+/// Reads `.env` from the working directory if there is one; variables already set win. Each line
+/// stands alone: a line that cannot be parsed is reported by its number (never its text: it may
+/// hold a password) and the others are still loaded.
+pub fn load_dotenv() {
+    let path = std::path::Path::new(".env");
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let mut unparsed = Vec::new();
+    let items = match dotenvy::from_path_iter(path) {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring .env");
+            return;
+        }
+    };
+    for item in items {
+        match item {
+            Ok((name, value)) => {
+                if std::env::var_os(&name).is_none() {
+                    std::env::set_var(name, value);
+                }
+            }
+            Err(dotenvy::Error::LineParse(line, _)) => {
+                let number = line_number(&text, &line);
+                tracing::warn!(
+                    ".env line {number} cannot be parsed (expected NAME=value); the other lines were loaded"
+                );
+                unparsed.push(number);
+            }
+            Err(e) => tracing::warn!(error = %e, "reading .env"),
+        }
+    }
+    let _ = UNPARSED.set(unparsed);
+}
+
+/// The 1-based number of the file line where `logical` (a parsed line, maybe spanning several) starts.
+fn line_number(text: &str, logical: &str) -> usize {
+    let first = logical.lines().next().unwrap_or("").trim_end();
+    text.lines().position(|l| l.trim_end() == first).map(|i| i + 1).unwrap_or(0)
 }
 
 pub fn url(manifest: &ManifestSpec, side: Side, flag: Option<&str>) -> Result<ConnectionUrl, ConfigError> {
     let env = manifest.url_env(side);
     match flag.map(str::to_string).or_else(|| std::env::var(env).ok()).filter(|s| !s.trim().is_empty()) {
         Some(raw) => Ok(ConnectionUrl::new(side, raw)),
-        None => Err(ConfigError::MissingUrl { side, env }),
+        None => {
+            let unparsed = UNPARSED.get().filter(|l| !l.is_empty()).cloned();
+            Err(ConfigError::MissingUrl { side, env, hint: DotenvHint { env, unparsed } })
+        }
     }
 }
 
-/// The tenant value, when the manifest declares a tenant scope.
-pub fn tenant(manifest: &ManifestSpec, flag: Option<&str>) -> Result<Option<String>, ConfigError> {
-    let Some(t) = manifest.tenant else { return Ok(None) };
-    match flag.map(str::to_string).or_else(|| std::env::var(t.env).ok()).filter(|s| !s.trim().is_empty()) {
-        Some(v) => Ok(Some(v.trim().to_string())),
-        None => Err(ConfigError::MissingTenant { env: t.env, column: t.column }),
+/// The tenant value, when the manifest declares a tenant scope, checked against every type the
+/// manifest gives its column.
+pub fn tenant(program: &Program, flag: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(t) = program.manifest.tenant else { return Ok(None) };
+    let Some(value) = flag.map(str::to_string).or_else(|| std::env::var(t.env).ok()).filter(|s| !s.trim().is_empty())
+    else {
+        return Err(ConfigError::MissingTenant { env: t.env, column: t.column });
+    };
+    let value = value.trim().to_string();
+    let sides = program.tables.iter().flat_map(|table| [&table.spec().source, &table.spec().target]);
+    for column in sides.flat_map(|side| side.columns.iter()).filter(|c| c.name == t.column) {
+        if let Some(why) = crate::tenant::misfit(&value, column.sql_type) {
+            return Err(ConfigError::BadTenant { env: t.env, value, column: t.column, sql_type: column.sql_type, why });
+        }
     }
+    Ok(Some(value))
 }
 
 #[cfg(test)]

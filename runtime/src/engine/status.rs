@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
+use super::metadata::Scope;
+use super::names::ident;
 use crate::spec::{Direction, ManifestSpec};
-use crate::sql::ident;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StatusRow {
@@ -19,11 +20,13 @@ pub struct StatusRow {
     pub rejects: i64,
 }
 
-/// Reads a direction's metadata on its owning side. `Ok(None)` when the metadata table does not exist yet.
+/// Reads a direction's metadata of one scope on its owning side. `Ok(None)` when the metadata table
+/// does not exist yet.
 pub async fn read(
     client: &Client,
     manifest: &ManifestSpec,
     direction: Direction,
+    scope: &Scope,
     tables: &[&str],
 ) -> Result<Option<Vec<StatusRow>>, tokio_postgres::Error> {
     let metadata = manifest.metadata_table(direction);
@@ -36,7 +39,7 @@ pub async fn read(
     let has_rejects: Option<String> =
         client.query_typed_one("SELECT to_regclass($1)::text", &[(&ident(rejects), Type::TEXT)]).await?.get(0);
     let rejects_count = if has_rejects.is_some() {
-        format!("(SELECT count(*) FROM {} r WHERE r.table_name = m.table_name)", ident(rejects))
+        format!("(SELECT count(*) FROM {} r WHERE r.table_name = m.table_name AND r.scope = m.scope)", ident(rejects))
     } else {
         "0::bigint".to_string()
     };
@@ -44,10 +47,10 @@ pub async fn read(
         .query_typed(
             &format!(
                 "SELECT m.table_name::text, m.last_sync_timestamp, m.last_run_at, m.rows_copied, m.status, m.last_error, {rejects_count} \
-                 FROM {} m WHERE m.table_name = ANY($1)",
+                 FROM {} m WHERE m.table_name = ANY($1) AND m.scope = $2",
                 ident(metadata)
             ),
-            &[(&tables, Type::TEXT_ARRAY)],
+            &[(&tables, Type::TEXT_ARRAY), (&scope.as_str(), Type::TEXT)],
         )
         .await?;
     let mut out: Vec<StatusRow> = rows

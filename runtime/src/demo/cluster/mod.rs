@@ -11,10 +11,18 @@ use std::io::Write as _;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output};
+use std::process::{Command, Output};
 use std::time::Instant;
 
 use tempfile::TempDir;
+
+mod binaries;
+mod error;
+mod user;
+
+use binaries::{find_binaries, Binaries};
+pub use error::ClusterError;
+use user::{server_user, traversable_by_others, RunAs};
 
 /// Names the directory of the PostgreSQL server binaries; overrides the search.
 pub const PG_BIN_ENV: &str = "PGBISYNC_PG_BIN";
@@ -23,74 +31,6 @@ const PORT_ATTEMPTS: usize = 5;
 const LOG_TAIL_LINES: usize = 30;
 /// Settings the cluster manages itself; overriding them would break connecting or the port retry.
 const MANAGED: [&str; 3] = ["port", "listen_addresses", "unix_socket_directories"];
-
-/// Why a cluster could not be started, used or stopped; each variant says which cluster and what
-/// to do, since these surface in test failures and in `pgbisync demo`.
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    /// No directory holds the server binaries.
-    #[error(
-        "PostgreSQL server binaries (initdb, pg_ctl, postgres, psql) not found; searched: {}. \
-         Install the PostgreSQL server binaries (e.g. `apt-get install postgresql`) \
-         or set {PG_BIN_ENV} to the directory holding them (e.g. /usr/lib/postgresql/15/bin)",
-        list_paths(.searched)
-    )]
-    BinariesNotFound { searched: Vec<PathBuf> },
-    /// Running as root, and no `postgres` OS user to hand the server to.
-    #[error(
-        "running as root, which PostgreSQL refuses, and there is no `{OS_USER}` OS user \
-         to run the server as ({detail}); create one (e.g. `useradd --system {OS_USER}`) \
-         or run as a non-root user"
-    )]
-    NoPostgresUser { detail: String },
-    /// A setting in [`ClusterOptions`] that would corrupt postgresql.conf or break the cluster.
-    #[error("invalid server setting `{name}` = {value:?}: {reason}")]
-    InvalidSetting { name: String, value: String, reason: &'static str },
-    /// As root, the temp dir lies under a directory the `postgres` user cannot enter.
-    #[error(
-        "cluster `{cluster}`: the `{OS_USER}` user cannot reach temp dir {} \
-         (an ancestor lacks o+x); point TMPDIR at a world-traversable directory such as /tmp",
-        .dir.display()
-    )]
-    TempDirUnreachable { cluster: String, dir: PathBuf },
-    /// A file system or process-spawn failure.
-    #[error("cluster `{cluster}`: {action}: {source}")]
-    Io {
-        cluster: String,
-        action: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A command exited unsuccessfully; carries its output and, server side, the log tail.
-    #[error(
-        "cluster `{cluster}`: `{command}` failed ({status}){}{}",
-        section("output", .output),
-        section("server log tail", .log_tail)
-    )]
-    Command { cluster: String, command: String, status: ExitStatus, output: String, log_tail: String },
-    /// Every port tried was taken before the server could bind it.
-    #[error(
-        "cluster `{cluster}`: no free port after {PORT_ATTEMPTS} attempts (tried {ports:?}){}",
-        section("server log tail", .log_tail)
-    )]
-    PortsExhausted { cluster: String, ports: Vec<u16>, log_tail: String },
-}
-
-fn list_paths(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        return "(no candidate directories)".to_owned();
-    }
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-fn section(title: &str, body: &str) -> String {
-    let body = body.trim_end();
-    if body.is_empty() {
-        String::new()
-    } else {
-        format!("\n--- {title} ---\n{body}")
-    }
-}
 
 /// A command line of mixed `&str` and `&Path` words.
 macro_rules! os {
@@ -112,22 +52,6 @@ impl ClusterOptions {
     pub fn new(name: impl Into<String>, timezone: impl Into<String>) -> Self {
         Self { name: name.into(), timezone: timezone.into(), extra_settings: Vec::new() }
     }
-}
-
-/// The binaries one cluster uses, all from one installation where possible.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Binaries {
-    initdb: PathBuf,
-    pg_ctl: PathBuf,
-    psql: PathBuf,
-}
-
-/// How server-side commands run: PostgreSQL refuses to run as root, so root switches to `postgres`.
-#[derive(Debug, Clone)]
-enum RunAs {
-    Current,
-    Runuser(PathBuf),
-    Su,
 }
 
 /// A running throwaway PostgreSQL server. Dropping it stops the server and deletes all its files.
@@ -283,28 +207,7 @@ impl Cluster {
     /// Runs `program`, as the server user when `server_side`; a failure becomes an error with
     /// the command line, its output and (server side) the server log tail.
     fn run(&self, program: &Path, args: &[&OsStr], server_side: bool) -> Result<Output, ClusterError> {
-        let mut cmd = match (&self.run_as, server_side) {
-            (RunAs::Runuser(runuser), true) => {
-                let mut c = Command::new(runuser);
-                c.args(["-u", OS_USER, "--"]).arg(program).args(args);
-                c
-            }
-            (RunAs::Su, true) => {
-                let mut script = String::from("exec");
-                for word in std::iter::once(program.as_os_str()).chain(args.iter().copied()) {
-                    script.push(' ');
-                    script.push_str(&shell_quote(&word.to_string_lossy()));
-                }
-                let mut c = Command::new("su");
-                c.args([OS_USER, "-s", "/bin/sh", "-c", &script]);
-                c
-            }
-            _ => {
-                let mut c = Command::new(program);
-                c.args(args);
-                c
-            }
-        };
+        let mut cmd = self.run_as.command(program, args, server_side);
         // TZ skips initdb's slow time zone probe; a cwd the server user can enter avoids a warning.
         cmd.current_dir(&self.root).env("TZ", "UTC");
         for var in ["PGOPTIONS", "PGSERVICE", "PGHOSTADDR", "PGDATA"] {
@@ -391,10 +294,6 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', "'\\''"))
-}
-
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -413,99 +312,6 @@ fn describe(cmd: &Command) -> String {
 /// it, hence the retry in [`Cluster::start`].
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
-}
-
-/// Decides who runs the server: ourselves, or (as root) the `postgres` user, whose uid/gid then
-/// own the temp dir.
-fn server_user() -> Result<(RunAs, Option<(u32, u32)>), ClusterError> {
-    if effective_uid() != Some(0) {
-        return Ok((RunAs::Current, None));
-    }
-    let id = |flag: &str| -> Result<u32, ClusterError> {
-        let out = Command::new("id").args([flag, OS_USER]).output();
-        let detail = match out {
-            Ok(o) if o.status.success() => match String::from_utf8_lossy(&o.stdout).trim().parse() {
-                Ok(n) => return Ok(n),
-                Err(e) => format!("`id {flag} {OS_USER}` printed no number: {e}"),
-            },
-            Ok(o) => format!("`id {flag} {OS_USER}`: {}", String::from_utf8_lossy(&o.stderr).trim()),
-            Err(e) => format!("running `id`: {e}"),
-        };
-        Err(ClusterError::NoPostgresUser { detail })
-    };
-    let owner = (id("-u")?, id("-g")?);
-    let search = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from).into_iter().chain(path_dirs());
-    let run_as = search.map(|d| d.join("runuser")).find(|p| is_executable(p)).map_or(RunAs::Su, RunAs::Runuser);
-    Ok((run_as, Some(owner)))
-}
-
-fn effective_uid() -> Option<u32> {
-    if let Ok(status) = fs::read_to_string("/proc/self/status") {
-        let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-        return line.split_whitespace().nth(2)?.parse().ok();
-    }
-    let out = Command::new("id").arg("-u").output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-/// As root the server runs as `postgres`, which needs search permission on every ancestor.
-fn traversable_by_others(dir: &Path) -> bool {
-    dir.ancestors().skip(1).all(|a| fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
-}
-
-fn path_dirs() -> Vec<PathBuf> {
-    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
-}
-
-fn is_executable(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The directories to search, in order. An explicit PGBISYNC_PG_BIN is the only candidate: a wrong
-/// override should fail loudly rather than quietly run some other installation.
-fn candidate_dirs() -> Vec<PathBuf> {
-    if let Some(dir) = std::env::var_os(PG_BIN_ENV).filter(|d| !d.is_empty()) {
-        return vec![PathBuf::from(dir)];
-    }
-    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((version_key(e.file_name().to_str()?)?, e.path().join("bin"))))
-        .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
-    let mut dirs: Vec<PathBuf> = versions.into_iter().map(|(_, d)| d).collect();
-    dirs.push(PathBuf::from("/usr/local/pgsql/bin"));
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if out.status.success() && !dir.is_empty() {
-            dirs.push(PathBuf::from(dir));
-        }
-    }
-    dirs.extend(path_dirs());
-    let mut seen = std::collections::HashSet::new();
-    dirs.retain(|d| seen.insert(d.clone()));
-    dirs
-}
-
-/// "15" -> [15], "9.6" -> [9, 6]; anything else is not a version dir.
-fn version_key(name: &str) -> Option<Vec<u32>> {
-    name.split('.').map(|part| part.parse().ok()).collect()
-}
-
-fn find_binaries() -> Result<Binaries, ClusterError> {
-    find_binaries_in(&candidate_dirs())
-}
-
-/// The first directory holding initdb, pg_ctl and postgres; psql from the same one, else from any
-/// candidate.
-fn find_binaries_in(candidates: &[PathBuf]) -> Result<Binaries, ClusterError> {
-    let has = |dir: &Path, name: &str| is_executable(&dir.join(name));
-    let not_found = || ClusterError::BinariesNotFound { searched: candidates.to_vec() };
-    let server =
-        candidates.iter().find(|d| ["initdb", "pg_ctl", "postgres"].iter().all(|b| has(d, b))).ok_or_else(not_found)?;
-    let psql_dir = std::iter::once(server).chain(candidates).find(|d| has(d, "psql")).ok_or_else(not_found)?;
-    Ok(Binaries { initdb: server.join("initdb"), pg_ctl: server.join("pg_ctl"), psql: psql_dir.join("psql") })
 }
 
 #[cfg(test)]
@@ -577,28 +383,12 @@ mod tests {
     }
 
     #[test]
-    fn missing_binaries_name_the_search_and_the_fix() {
-        let empty = tempfile::tempdir().unwrap();
-        let err = find_binaries_in(&[empty.path().to_path_buf()]).unwrap_err();
-        assert!(matches!(&err, ClusterError::BinariesNotFound { searched } if searched.len() == 1));
-        let msg = err.to_string();
-        assert!(msg.contains(&empty.path().display().to_string()), "{msg}");
-        assert!(msg.contains("apt-get install postgresql") && msg.contains(PG_BIN_ENV), "{msg}");
-        assert!(find_binaries_in(&[]).unwrap_err().to_string().contains("no candidate"));
-    }
-
-    #[test]
     fn helpers() {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Cluster>();
         send_sync::<ClusterError>();
-        assert_eq!(version_key("15"), Some(vec![15]));
-        assert_eq!(version_key("9.6"), Some(vec![9, 6]));
-        assert_eq!(version_key("common"), None);
-        assert!(version_key("10") > version_key("9.6"));
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(conf_escape(r"it's \x"), r"it''s \\x");
-        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
         assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
     }
 }

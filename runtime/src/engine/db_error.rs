@@ -13,6 +13,9 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             if let Some(h) = db.hint() {
                 s.push_str(&format!("; hint: {h}"));
             }
+            if let Some(cause) = setting_cause(db.code()) {
+                s.push_str(&format!("; {cause}"));
+            }
             s
         }
         None => {
@@ -27,8 +30,25 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The session setting behind an error that the same statement would meet again.
+fn setting_cause(code: &SqlState) -> Option<&'static str> {
+    match *code {
+        SqlState::QUERY_CANCELED => Some(
+            "cause: the statement ran longer than statement_timeout allows (`SHOW statement_timeout`); a timeout \
+             set on the role or database (ALTER ROLE ... SET statement_timeout) applies to pgbisync too, so \
+             raise it for pgbisync's role (ALTER ROLE <role> SET statement_timeout = '1h') or run at a quieter time",
+        ),
+        SqlState::LOCK_NOT_AVAILABLE => Some(
+            "cause: another session held a lock longer than lock_timeout allows; find it in pg_stat_activity \
+             (state 'idle in transaction', or a migration) and end it, or run again later",
+        ),
+        _ => None,
+    }
+}
+
 /// Worth retrying after a pause: the connection dropped, the server restarted, or a concurrent
-/// transaction forced a rollback.
+/// transaction forced a rollback. A cancelled statement is not: a statement timeout cancels the
+/// same statement again on every attempt, and an operator's cancel means stop.
 pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     if e.is_closed() {
         return true;
@@ -42,7 +62,6 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
                 || *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CRASH_SHUTDOWN
                 || *code == SqlState::CANNOT_CONNECT_NOW
-                || *code == SqlState::QUERY_CANCELED
         }
         // No SQLSTATE: an I/O error on the socket.
         None => e.as_db_error().is_none() && std::error::Error::source(e).is_some(),

@@ -4,6 +4,7 @@
 
 use tokio_postgres::Client;
 
+use crate::engine::names::ident;
 use crate::program::Program;
 use crate::spec::{ColumnSpec, Direction, SideTable, TableSpec};
 
@@ -132,7 +133,7 @@ async fn fillable(client: &Client, side: &SideTable) -> Result<Vec<&'static Colu
         .query(
             "SELECT a.attname::text FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = to_regclass($1)",
-            &[&crate::sql::ident(side.name)],
+            &[&ident(side.name)],
         )
         .await?
         .iter()
@@ -141,40 +142,96 @@ async fn fillable(client: &Client, side: &SideTable) -> Result<Vec<&'static Colu
     Ok(side.columns.iter().filter(|c| !defaults.iter().any(|d| d == c.name)).collect())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn insert_rows(
-    client: &Client,
-    side: &SideTable,
-    key: &[&str],
-    parents: &Parents,
-    tenant: Option<(&str, &str)>,
-    range: (u32, u32),
+/// Which rows of a table to insert: row numbers `first..=last`, shifted by `offset` in the values,
+/// stamped with the origin in `origin` (the column) when rows are born in the cloud.
+struct Rows<'a> {
+    first: u32,
+    last: u32,
     offset: u32,
-    origin: Option<&str>,
-) -> Result<u64, tokio_postgres::Error> {
-    let cols = fillable(client, side).await?;
-    let mut names: Vec<String> = cols.iter().map(|c| crate::sql::ident(c.name)).collect();
-    let mut values: Vec<String> = cols
-        .iter()
-        .map(|c| value_expr(c, key.contains(&c.name), parents.of(c.name, side.name), tenant, offset))
-        .collect();
-    if let Some(col) = origin {
-        names.push(crate::sql::ident(col));
-        values.push("current_setting('pgbisync.sample_origin')".to_string());
+    origin: Option<&'a str>,
+}
+
+/// What every insert shares: the parents references point at, and the tenant.
+struct Sampler<'a> {
+    parents: Parents,
+    tenant: Option<(&'a str, &'a str)>,
+}
+
+impl Sampler<'_> {
+    async fn insert(
+        &self,
+        client: &Client,
+        side: &SideTable,
+        key: &[&str],
+        rows: Rows<'_>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let cols = fillable(client, side).await?;
+        let mut names: Vec<String> = cols.iter().map(|c| ident(c.name)).collect();
+        let mut values: Vec<String> = cols
+            .iter()
+            .map(|c| value_expr(c, key.contains(&c.name), self.parents.of(c.name, side.name), self.tenant, rows.offset))
+            .collect();
+        if let Some(col) = rows.origin {
+            names.push(ident(col));
+            values.push("current_setting('pgbisync.sample_origin')".to_string());
+        }
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} ({}) SELECT {} FROM generate_series({}, {}) AS g(i)",
+                    ident(side.name),
+                    names.join(", "),
+                    values.join(", "),
+                    rows.first,
+                    rows.last
+                ),
+                &[],
+            )
+            .await
     }
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {} ({}) SELECT {} FROM generate_series({}, {}) AS g(i)",
-                crate::sql::ident(side.name),
-                names.join(", "),
-                values.join(", "),
-                range.0,
-                range.1
-            ),
-            &[],
-        )
-        .await
+
+    /// Loads `n` desktop rows of a forward table, with duplicate keys where it deduplicates and two
+    /// orphans where it references a parent.
+    async fn forward_table(
+        &self,
+        desktop: &Client,
+        spec: &TableSpec,
+        n: u32,
+        summary: &mut SampleSummary,
+    ) -> Result<(), tokio_postgres::Error> {
+        let (side, key) = (&spec.source, spec.key);
+        let all = Rows { first: 1, last: n, offset: 0, origin: None };
+        summary.desktop_rows += self.insert(desktop, side, key, all).await?;
+        if spec.sql.dedup.is_some() && key.len() == 1 {
+            // The legacy desktop really holds duplicate keys: copy a few rows with an older stamp.
+            let sql =
+                format!("INSERT INTO {t} SELECT * FROM {t} WHERE {k} <= 3", t = ident(side.name), k = ident(key[0]));
+            summary.duplicates += desktop.execute(&sql, &[]).await?;
+        }
+        let referencing = side.columns.iter().find(|c| {
+            self.parents.table_of(c.name, spec.name).is_some_and(|p| spec.references.contains(&p))
+                && self.tenant.is_none_or(|(t, _)| t != c.name)
+                && !key.contains(&c.name)
+        });
+        let Some(column) = referencing else { return Ok(()) };
+        let orphans = Rows { first: n + 1, last: n + 2, offset: 0, origin: None };
+        let inserted = self.insert(desktop, side, key, orphans).await?;
+        let table = ident(side.name);
+        desktop
+            .execute(
+                &format!(
+                    "UPDATE {table} SET {col} = CAST({missing} AS {ty}) WHERE ctid IN (SELECT ctid FROM {table} ORDER BY ctid DESC LIMIT {inserted})",
+                    col = ident(column.name),
+                    ty = column.sql_type,
+                    // Past the parent's keys (which run from 1 to its row count).
+                    missing = self.parents.of(column.name, spec.name).unwrap_or(0) + 50
+                ),
+                &[],
+            )
+            .await?;
+        summary.orphans += inserted;
+        Ok(())
+    }
 }
 
 fn is_master(spec: &TableSpec) -> bool {
@@ -214,61 +271,17 @@ pub async fn load(
             .map(|s| (s.key[0], s.name, rows_of(s)))
             .collect(),
     );
+    let sampler = Sampler { parents, tenant };
     for spec in &forward {
-        let side = &spec.source;
-        let key = spec.key;
-        let n = rows_of(spec);
-        summary.desktop_rows += insert_rows(desktop, side, key, &parents, tenant, (1, n), 0, None).await?;
-        if spec.sql.dedup.is_some() && key.len() == 1 {
-            // The legacy desktop really holds duplicate keys: copy a few rows with an older stamp.
-            let k = crate::sql::ident(key[0]);
-            summary.duplicates += desktop
-                .execute(
-                    &format!("INSERT INTO {t} SELECT * FROM {t} WHERE {k} <= 3", t = crate::sql::ident(side.name)),
-                    &[],
-                )
-                .await?;
-        }
-        // Orphans: two rows whose reference points at no parent row.
-        let referencing = side.columns.iter().find(|c| {
-            parents.table_of(c.name, spec.name).is_some_and(|p| spec.references.contains(&p))
-                && tenant.is_none_or(|(t, _)| t != c.name)
-                && !key.contains(&c.name)
-        });
-        if let Some(column) = referencing {
-            let inserted = insert_rows(desktop, side, key, &parents, tenant, (n + 1, n + 2), 0, None).await?;
-            let table = crate::sql::ident(side.name);
-            desktop
-                .execute(
-                    &format!(
-                        "UPDATE {table} SET {col} = CAST({missing} AS {ty}) WHERE ctid IN (SELECT ctid FROM {table} ORDER BY ctid DESC LIMIT {inserted})",
-                        col = crate::sql::ident(column.name),
-                        ty = column.sql_type,
-                        // Past the parent's keys (which run from 1 to its row count).
-                        missing = parents.of(column.name, spec.name).unwrap_or(0) + 50
-                    ),
-                    &[],
-                )
-                .await?;
-            summary.orphans += inserted;
-        }
+        sampler.forward_table(desktop, spec, rows_of(spec), &mut summary).await?;
     }
     // Rows born on mobile, in the cloud, with keys the desktop does not use.
     for spec in program.tables.iter().map(|t| t.spec()).filter(|s| s.direction == Direction::Reverse) {
         let Some(side) = side_of(program, spec.name, false) else { continue };
         // Past the desktop's keys (and its orphans), and small enough for a numeric(3) key.
         let offset = forward.iter().find(|f| f.name == spec.name).map(|f| rows_of(f)).unwrap_or(0) + 100;
-        summary.mobile_rows += insert_rows(
-            cloud,
-            side,
-            spec.key,
-            &parents,
-            tenant,
-            (1, size.mobile),
-            offset,
-            Some(program.manifest.origin_column),
-        )
-        .await?;
+        let mobile = Rows { first: 1, last: size.mobile, offset, origin: Some(program.manifest.origin_column) };
+        summary.mobile_rows += sampler.insert(cloud, side, spec.key, mobile).await?;
     }
     Ok(summary)
 }

@@ -1,8 +1,44 @@
-//! Opening connections: libpq-style URLs, TLS by `sslmode`, and errors that never show a password.
+//! Opening connections: libpq-style URLs, TLS by `sslmode`, and errors that never show a password;
+//! and the two connections of a run.
 
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::ConnectionUrl;
+use crate::spec::Direction;
+
+/// The two open connections of a run, reopened when a transient failure closed one.
+pub struct Connections {
+    pub desktop_url: ConnectionUrl,
+    pub cloud_url: ConnectionUrl,
+    pub desktop: Client,
+    pub cloud: Client,
+}
+
+impl Connections {
+    pub async fn open(desktop_url: ConnectionUrl, cloud_url: ConnectionUrl) -> Result<Self, ConnectError> {
+        let desktop = connect(&desktop_url).await?;
+        let cloud = connect(&cloud_url).await?;
+        Ok(Connections { desktop_url, cloud_url, desktop, cloud })
+    }
+
+    pub(crate) async fn reopen_closed(&mut self) -> Result<(), ConnectError> {
+        if self.desktop.is_closed() {
+            self.desktop = connect(&self.desktop_url).await?;
+        }
+        if self.cloud.is_closed() {
+            self.cloud = connect(&self.cloud_url).await?;
+        }
+        Ok(())
+    }
+
+    /// (source, target) for a direction.
+    pub fn for_direction(&mut self, direction: Direction) -> (&mut Client, &mut Client) {
+        match direction {
+            Direction::Forward => (&mut self.desktop, &mut self.cloud),
+            Direction::Reverse => (&mut self.cloud, &mut self.desktop),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -45,6 +81,7 @@ fn tls_mode(url: &str) -> (TlsMode, String) {
     (TlsMode::Prefer, url.to_string())
 }
 
+/// Opens one connection, with TLS as the URL's `sslmode` asks.
 pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     let (mode, driver_url) = tls_mode(url.expose());
     let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e: tokio_postgres::Error| {
@@ -57,7 +94,7 @@ pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
         side: url.side,
         url: url.redacted(),
-        reason: crate::config::redact(&crate::error::describe(&e)),
+        reason: crate::config::redact(&super::db_error::describe(&e)),
     };
     let client = if mode == TlsMode::Disable {
         let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
@@ -66,7 +103,7 @@ pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     } else {
         // prefer/require encrypt without checking the certificate, as libpq does; verify-full checks
         // the chain against the web PKI roots and the host name.
-        let tls = crate::tls::connector(mode == TlsMode::VerifyFull);
+        let tls = super::tls::connector(mode == TlsMode::VerifyFull);
         let (client, connection) = config.connect(tls).await.map_err(unreachable)?;
         tokio::spawn(drive(connection));
         client

@@ -12,11 +12,12 @@ use futures_util::{Stream, TryStreamExt};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
+use super::metadata::Scope;
+use super::names::{ident, VERIFY_HASH, VERIFY_KEY};
+use super::pipeline::set_settings;
+use super::Connections;
 use crate::codec::CompiledTable;
-use crate::engine::Connections;
-use crate::pipeline::set_settings;
 use crate::spec::{Direction, ManifestSpec, Side, TableSpec};
-use crate::sql::ident;
 
 /// Sample keys kept of each kind of difference.
 const SAMPLES: usize = 5;
@@ -113,7 +114,7 @@ impl VerifyReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("{}", crate::error::describe(.0))]
+    #[error("{}", super::db_error::describe(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("the {side} returned keys out of byte order (is its encoding UTF8?)")]
     Unsorted { side: Side },
@@ -166,15 +167,19 @@ impl Sorted {
 const BUCKETS: i32 = 256;
 
 /// A row's bucket: the first byte of its key's md5 (0..=255).
-const BUCKET_OF: &str = "get_byte(decode(md5(v.\"k\"), 'hex'), 0)";
+fn bucket_of() -> String {
+    format!("get_byte(decode(md5(v.{}), 'hex'), 0)", ident(VERIFY_KEY))
+}
 
 /// Per bucket of one side's verify query: its row count and a digest of its `k:h` pairs in key order.
 async fn buckets(tx: &Transaction<'_>, sql: &str) -> Result<HashMap<i32, (i64, String)>, tokio_postgres::Error> {
+    let (k, h) = (ident(VERIFY_KEY), ident(VERIFY_HASH));
     let rows = tx
         .query_typed(
             &format!(
-                "SELECT {BUCKET_OF}, count(*), md5(string_agg(v.\"k\" || ':' || v.\"h\", ',' ORDER BY v.\"k\" COLLATE \"C\", v.\"h\")) \
-                 FROM ({sql}) v GROUP BY 1"
+                "SELECT {}, count(*), md5(string_agg(v.{k} || ':' || v.{h}, ',' ORDER BY v.{k} COLLATE \"C\", v.{h})) \
+                 FROM ({sql}) v GROUP BY 1",
+                bucket_of()
             ),
             &[],
         )
@@ -188,7 +193,12 @@ fn values(row: &Row) -> Result<(String, bool), tokio_postgres::Error> {
 }
 
 /// Rows the last sync of this table set aside, from the direction's rejects table (0 if none yet).
-async fn rejects(client: &Client, manifest: &ManifestSpec, spec: &TableSpec) -> Result<i64, tokio_postgres::Error> {
+async fn rejects(
+    client: &Client,
+    manifest: &ManifestSpec,
+    spec: &TableSpec,
+    scope: &Scope,
+) -> Result<i64, tokio_postgres::Error> {
     let table = ident(manifest.rejects_table(spec.direction));
     let exists: Option<String> =
         client.query_typed_one("SELECT to_regclass($1)::text", &[(&table, Type::TEXT)]).await?.get(0);
@@ -196,9 +206,68 @@ async fn rejects(client: &Client, manifest: &ManifestSpec, spec: &TableSpec) -> 
         return Ok(0);
     }
     let row = client
-        .query_typed_one(&format!("SELECT count(*) FROM {table} WHERE table_name = $1"), &[(&spec.name, Type::VARCHAR)])
+        .query_typed_one(
+            &format!("SELECT count(*) FROM {table} WHERE table_name = $1 AND scope = $2"),
+            &[(&spec.name, Type::VARCHAR), (&scope.as_str(), Type::TEXT)],
+        )
         .await?;
     Ok(row.get(0))
+}
+
+/// The buckets whose count or digest differ; rows of equal buckets are counted as compared.
+fn differing_buckets(
+    report: &mut VerifyReport,
+    source: &HashMap<i32, (i64, String)>,
+    target: &HashMap<i32, (i64, String)>,
+) -> Vec<i32> {
+    let mut differing = Vec::new();
+    for b in 0..BUCKETS {
+        match (source.get(&b), target.get(&b)) {
+            (Some(x), Some(y)) if x == y => {
+                report.source_rows += x.0 as u64;
+                report.target_rows += x.0 as u64;
+            }
+            (None, None) => {}
+            _ => differing.push(b),
+        }
+    }
+    differing
+}
+
+/// Merge-joins the two sorted streams key by key into the report.
+async fn merge(report: &mut VerifyReport, mut source: Sorted, mut target: Sorted) -> Result<(), VerifyError> {
+    let mut s = source.group().await?;
+    let mut t = target.group().await?;
+    loop {
+        let order = match (&s, &t) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            // Byte order, as `COLLATE "C"` sorts UTF-8 text.
+            (Some((sk, _)), Some((tk, _))) => sk.as_str().cmp(tk.as_str()),
+        };
+        match order {
+            Ordering::Less => {
+                if let Some((key, rows)) = s.take() {
+                    report.compare(&key, rows.into_iter().map(|(h, _)| h).collect(), Vec::new());
+                }
+                s = source.group().await?;
+            }
+            Ordering::Greater => {
+                if let Some((key, rows)) = t.take() {
+                    report.compare(&key, Vec::new(), rows);
+                }
+                t = target.group().await?;
+            }
+            Ordering::Equal => {
+                if let (Some((key, source_rows)), Some((_, target_rows))) = (s.take(), t.take()) {
+                    report.compare(&key, source_rows.into_iter().map(|(h, _)| h).collect(), target_rows);
+                }
+                s = source.group().await?;
+                t = target.group().await?;
+            }
+        }
+    }
 }
 
 /// Compares one table-direction. `source` and `target` are the two sides for its direction.
@@ -214,7 +283,7 @@ pub async fn verify_table(
         direction: Some(spec.direction),
         source: spec.source.name.to_string(),
         target: spec.target.name.to_string(),
-        rejects: rejects(target, manifest, spec).await?,
+        rejects: rejects(target, manifest, spec, &Scope::of(tenant)).await?,
         ..VerifyReport::default()
     };
     // Read-only snapshots in UTC, so timestamptz values print the same text on both servers.
@@ -230,58 +299,17 @@ pub async fn verify_table(
     // of buckets that differ travel. md5 places a key in the same bucket on any server version.
     let (source_buckets, target_buckets) =
         (buckets(&source_tx, spec.sql.verify_source).await?, buckets(&target_tx, spec.sql.verify_target).await?);
-    let mut differing: Vec<i32> = Vec::new();
-    for b in 0..BUCKETS {
-        match (source_buckets.get(&b), target_buckets.get(&b)) {
-            (Some(x), Some(y)) if x == y => {
-                report.source_rows += x.0 as u64;
-                report.target_rows += x.0 as u64;
-            }
-            (None, None) => {}
-            _ => differing.push(b),
-        }
-    }
+    let differing = differing_buckets(&mut report, &source_buckets, &target_buckets);
+    let k = ident(VERIFY_KEY);
     let detail =
-        |sql: &str| format!("SELECT v.* FROM ({sql}) v WHERE {BUCKET_OF} = ANY($1) ORDER BY v.\"k\" COLLATE \"C\"");
+        |sql: &str| format!("SELECT v.* FROM ({sql}) v WHERE {} = ANY($1) ORDER BY v.{k} COLLATE \"C\"", bucket_of());
     let (source_sql, target_sql) = (detail(spec.sql.verify_source), detail(spec.sql.verify_target));
     let params = [(&differing as &(dyn ToSql + Sync), Type::INT4_ARRAY)];
     let source_rows: Rows = Box::pin(source_tx.query_typed_raw(&source_sql, params.iter().cloned()).await?);
     let target_rows: Rows = Box::pin(target_tx.query_typed_raw(&target_sql, params.iter().cloned()).await?);
-    let mut source_side = Sorted::new(spec.direction.source(), source_rows).await?;
-    let mut target_side = Sorted::new(spec.direction.target(), target_rows).await?;
-
-    let mut s = source_side.group().await?;
-    let mut t = target_side.group().await?;
-    loop {
-        let order = match (&s, &t) {
-            (None, None) => break,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            // Byte order, as `COLLATE "C"` sorts UTF-8 text.
-            (Some((sk, _)), Some((tk, _))) => sk.as_str().cmp(tk.as_str()),
-        };
-        match order {
-            Ordering::Less => {
-                if let Some((key, rows)) = s.take() {
-                    report.compare(&key, rows.into_iter().map(|(h, _)| h).collect(), Vec::new());
-                }
-                s = source_side.group().await?;
-            }
-            Ordering::Greater => {
-                if let Some((key, rows)) = t.take() {
-                    report.compare(&key, Vec::new(), rows);
-                }
-                t = target_side.group().await?;
-            }
-            Ordering::Equal => {
-                if let (Some((key, source_rows)), Some((_, target_rows))) = (s.take(), t.take()) {
-                    report.compare(&key, source_rows.into_iter().map(|(h, _)| h).collect(), target_rows);
-                }
-                s = source_side.group().await?;
-                t = target_side.group().await?;
-            }
-        }
-    }
+    let source_side = Sorted::new(spec.direction.source(), source_rows).await?;
+    let target_side = Sorted::new(spec.direction.target(), target_rows).await?;
+    merge(&mut report, source_side, target_side).await?;
     source_tx.commit().await?;
     target_tx.commit().await?;
     Ok(report)
