@@ -6,11 +6,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, TryStreamExt};
-use pgbisync_runtime::cli::{sync_once, SyncOptions};
-use pgbisync_runtime::cluster::{Cluster, ClusterOptions};
-use pgbisync_runtime::config::ConnectionUrl;
-use pgbisync_runtime::engine::Connections;
-use pgbisync_runtime::spec::{Direction, Side};
+use pgbisync_runtime::{
+    sync, Cluster, ClusterOptions, ConnectionUrl, Connections, Direction, Side, Silent, SyncOptions,
+};
 use tokio_postgres::{Client, NoTls};
 
 const COLUMNS: &str =
@@ -63,8 +61,7 @@ async fn pgbisync_full(
     let options =
         SyncOptions { full: true, tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
     let started = Instant::now();
-    let (_, reports) =
-        sync_once(program, &mut connections, &[Direction::Forward], &options, false, true).await.unwrap();
+    let reports = sync(program, &mut connections, &[Direction::Forward], &options, &Silent).await.unwrap().directions;
     let elapsed = started.elapsed();
     let r = &reports[0].tables[0];
     assert_eq!(r.error, None);
@@ -111,8 +108,8 @@ async fn reverse(
         let options =
             SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
         let started = Instant::now();
-        let (_, reports) =
-            sync_once(program, &mut connections, &[Direction::Reverse], &options, false, true).await.unwrap();
+        let reports =
+            sync(program, &mut connections, &[Direction::Reverse], &options, &Silent).await.unwrap().directions;
         let s = started.elapsed();
         assert_eq!(reports[0].tables[0].rows_written, MOBILE as u64);
         (p, s)
@@ -166,7 +163,7 @@ async fn main() {
     let (desktop, cloud) = tokio::join!(start("desktop", "Asia/Kolkata"), start("cloud", "UTC"));
     let (desktop, cloud) = (desktop.unwrap().unwrap(), cloud.unwrap().unwrap());
     let (d, c) = (connect(&desktop.url("postgres")).await, connect(&cloud.url("postgres")).await);
-    pgbisync_runtime::sample::create_schema(&program, &d, &c).await.unwrap();
+    pgbisync_runtime::demo::sample::create_schema(&program, &d, &c).await.unwrap();
     c.batch_execute(
         "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
                      CREATE TABLE jobshead_pipe (LIKE jobshead INCLUDING ALL)",
@@ -215,10 +212,9 @@ async fn main() {
     d.batch_execute("CREATE INDEX IF NOT EXISTS jobshead_updated_at ON jobshead (updated_at)").await.unwrap();
     let mut connections = open(&desktop, &cloud).await;
     let options = SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
-    sync_once(&program, &mut connections, &[Direction::Forward], &options, false, true).await.unwrap();
+    sync(&program, &mut connections, &[Direction::Forward], &options, &Silent).await.unwrap();
     let started = Instant::now();
-    let (_, reports) =
-        sync_once(&program, &mut connections, &[Direction::Forward], &options, false, true).await.unwrap();
+    let reports = sync(&program, &mut connections, &[Direction::Forward], &options, &Silent).await.unwrap().directions;
     println!(
         "incremental run with nothing changed: {:.1} ms, {} rows read (the lookback window), {} written",
         started.elapsed().as_secs_f64() * 1000.0,

@@ -5,17 +5,12 @@ mod support;
 
 use std::time::Duration;
 
-use pgbisync_runtime::cli::{sync_once, SyncOptions};
-use pgbisync_runtime::config::ConnectionUrl;
-use pgbisync_runtime::engine::Connections;
-use pgbisync_runtime::metadata::Scope;
-use pgbisync_runtime::pipeline::{Status, TableReport};
-use pgbisync_runtime::spec::{Direction, Side};
+use pgbisync_runtime::{ConnectionUrl, Connections, Direction, Scope, Side, Status, SyncOptions, TableReport};
 use support::*;
 use tokio_postgres::Client;
 
 async fn exec(client: &Client, sql: &str) {
-    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::error::describe(&e)));
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::describe(&e)));
 }
 
 /// One firm: its own desktop database on the pair's desktop server, shaped like the manifest.
@@ -72,10 +67,7 @@ impl Firm {
         .await
         .expect("opening both connections");
         let options = SyncOptions { tenant: Some(self.org.to_string()), ..SyncOptions::default() };
-        match sync_once(&pair.program, &mut connections, directions, &options, false, true).await {
-            Ok((_, reports)) => flatten(reports),
-            Err(f) => panic!("firm {}: sync failed to run (exit {}): {}", self.org, f.code, f.message),
-        }
+        flatten(sync(&pair.program, &mut connections, directions, &options).await.directions)
     }
 
     async fn forward(&self, pair: &Pair) -> Vec<TableReport> {
@@ -140,7 +132,7 @@ async fn two_firms_on_one_cloud_keep_their_own_watermarks_rejects_and_status() {
     // Status per firm: its own rows and its own rejects.
     let names = ["reminder"];
     for org in ["1", "2"] {
-        let rows = pgbisync_runtime::status::read(
+        let rows = pgbisync_runtime::read_status(
             &cloud,
             pair.program.manifest,
             Direction::Forward,

@@ -5,9 +5,9 @@
 
 mod support;
 
-use pgbisync_runtime::cli::SyncOptions;
-use pgbisync_runtime::pipeline::{Status, TableReport};
-use pgbisync_runtime::spec::Direction;
+use pgbisync_runtime::Direction;
+use pgbisync_runtime::SyncOptions;
+use pgbisync_runtime::{Status, TableReport};
 use support::*;
 use tokio_postgres::Client;
 

@@ -2,9 +2,9 @@
 
 mod support;
 
-use pgbisync_runtime::cli::SyncOptions;
-use pgbisync_runtime::pipeline::Status;
-use pgbisync_runtime::spec::Direction;
+use pgbisync_runtime::Direction;
+use pgbisync_runtime::Status;
+use pgbisync_runtime::SyncOptions;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,14 +9,13 @@ use std::process::Output;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pgbisync_runtime::bootstrap::{self, Bootstrap};
-use pgbisync_runtime::cli::{sync_once, SyncOptions};
-use pgbisync_runtime::config::ConnectionUrl;
-use pgbisync_runtime::engine::{Connections, DirectionReport};
-use pgbisync_runtime::lock::{self, Lock};
-use pgbisync_runtime::metadata::Scope;
-use pgbisync_runtime::pipeline::Status;
-use pgbisync_runtime::spec::{Direction, Side};
+use pgbisync_runtime::Bootstrap;
+use pgbisync_runtime::ConnectionUrl;
+use pgbisync_runtime::Status;
+use pgbisync_runtime::SyncOptions;
+use pgbisync_runtime::{acquire_lock, Lock};
+use pgbisync_runtime::{Connections, RunReport};
+use pgbisync_runtime::{Direction, Scope, Side};
 use support::*;
 use tokio_postgres::Client;
 
@@ -25,7 +24,7 @@ use tokio_postgres::Client;
 
 /// Runs SQL (several statements allowed), panicking with the server's message.
 async fn exec(client: &Client, sql: &str) {
-    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::error::describe(&e)));
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::describe(&e)));
 }
 
 /// The tenant's firm, which every tenant-scoped row references.
@@ -57,7 +56,7 @@ async fn cli_args(pair: &Pair, argv: Vec<String>) -> i32 {
 }
 
 /// Runs one forward pass through the engine with the given cloud URL (instead of the pair's).
-async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> (i32, Vec<DirectionReport>) {
+async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> RunReport {
     let mut connections = Connections::open(
         ConnectionUrl::new(Side::Desktop, pair.desktop_url()),
         ConnectionUrl::new(Side::Cloud, cloud_url),
@@ -65,10 +64,7 @@ async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> (i32, Vec<Direc
     .await
     .expect("opening both connections");
     let options = SyncOptions { tenant: Some(TENANT.to_string()), ..SyncOptions::default() };
-    match sync_once(&pair.program, &mut connections, &[Direction::Forward], &options, false, true).await {
-        Ok(result) => result,
-        Err(f) => panic!("sync failed to run (exit {}): {}", f.code, f.message),
-    }
+    sync(&pair.program, &mut connections, &[Direction::Forward], &options).await
 }
 
 /// Runs the real binary with a clean environment (no URL variables, no `.env`, the tenant set);
@@ -371,7 +367,8 @@ async fn without_create_permission_every_table_runs_in_full_mode_with_one_warnin
     // Through the engine: the direction says once that it is degraded, and runs everything full.
     exec(&desktop, &job(3, "three")).await;
     for run in 1..=2 {
-        let (code, reports) = forward_with_cloud_url(&pair, &syncer_url).await;
+        let pass = forward_with_cloud_url(&pair, &syncer_url).await;
+        let (code, reports) = (exit_code(&pass), pass.directions);
         assert!(code == 0 || code == 1, "run {run}: exit code {code}");
         assert_eq!(reports.len(), 1, "one direction");
         let reason = reports[0]
@@ -407,7 +404,7 @@ async fn a_second_run_while_one_holds_the_lock_exits_3_and_writes_nothing() {
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
     exec(&desktop, FIRM).await;
 
-    let held = match lock::acquire(pair.desktop_client().await).await.expect("taking the lock") {
+    let held = match acquire_lock(pair.desktop_client().await).await.expect("taking the lock") {
         Lock::Held(client) => client,
         Lock::Busy { holder } => panic!("the lock is free on a fresh desktop (holder {holder:?})"),
     };
@@ -440,12 +437,13 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
     let manifest = pair.program.manifest;
     let one = || async {
         let mut client = pair.cloud_client().await;
-        bootstrap::ensure(&mut client, manifest, Direction::Forward, &names, Some(&Scope::of(Some(TENANT)))).await
+        pgbisync_runtime::bootstrap(&mut client, manifest, Direction::Forward, &names, Some(&Scope::of(Some(TENANT))))
+            .await
     };
     let (a, b, c, d) = tokio::join!(one(), one(), one(), one());
     let results: Vec<Bootstrap> = [a, b, c, d]
         .into_iter()
-        .map(|r| r.unwrap_or_else(|e| panic!("a bootstrap failed: {}", pgbisync_runtime::error::describe(&e))))
+        .map(|r| r.unwrap_or_else(|e| panic!("a bootstrap failed: {}", pgbisync_runtime::describe(&e))))
         .collect();
     let mut created = 0;
     let mut seeded = 0;

@@ -4,10 +4,10 @@
 
 mod support;
 
-use pgbisync_runtime::config::ConnectionUrl;
-use pgbisync_runtime::engine::Connections;
-use pgbisync_runtime::pipeline::Status;
-use pgbisync_runtime::spec::{Direction, Side};
+use pgbisync_runtime::ConnectionUrl;
+use pgbisync_runtime::Connections;
+use pgbisync_runtime::Status;
+use pgbisync_runtime::{Direction, Side};
 use support::pooler::Pooler;
 use support::*;
 
@@ -37,18 +37,18 @@ async fn a_fresh_deployment_syncs_both_ways_through_a_transaction_mode_pooler() 
             }
         }));
     }
-    let options = pgbisync_runtime::cli::SyncOptions { tenant: Some(TENANT.into()), ..Default::default() };
+    let options = pgbisync_runtime::SyncOptions { tenant: Some(TENANT.into()), ..Default::default() };
     let both = [Direction::Forward, Direction::Reverse];
 
     for pass in 0..2 {
         let mut connections = connect().await;
-        let run = pgbisync_runtime::cli::sync_once(&pair.program, &mut connections, &both, &options, false, true);
+        let run = pgbisync_runtime::sync(&pair.program, &mut connections, &both, &options, &pgbisync_runtime::Silent);
         // A statement prepared on one server connection and bound on another hangs or fails.
-        let (_, reports) = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        let report = tokio::time::timeout(std::time::Duration::from_secs(60), run)
             .await
             .unwrap_or_else(|_| panic!("pass {pass} hung behind the pooler\npooler log:\n{}", pooler.log()))
-            .unwrap_or_else(|f| panic!("pass {pass}: {}\npooler log:\n{}", f.message, pooler.log()));
-        let tables = flatten(reports);
+            .unwrap_or_else(|e| panic!("pass {pass}: {e}\npooler log:\n{}", pooler.log()));
+        let tables = flatten(report.directions);
         assert_eq!(tables.len(), 24);
         for t in &tables {
             assert_ne!(

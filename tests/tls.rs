@@ -5,9 +5,9 @@ mod support;
 
 use std::process::Command;
 
-use pgbisync_runtime::config::ConnectionUrl;
-use pgbisync_runtime::connect::connect;
-use pgbisync_runtime::spec::Side;
+use pgbisync_runtime::connect;
+use pgbisync_runtime::ConnectionUrl;
+use pgbisync_runtime::Side;
 use support::*;
 
 /// Turns on TLS in a running test server with a fresh self-signed certificate.

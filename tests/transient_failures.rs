@@ -3,7 +3,7 @@
 
 mod support;
 
-use pgbisync_runtime::pipeline::Status;
+use pgbisync_runtime::Status;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,13 +46,13 @@ async fn a_connection_lost_between_runs_is_reopened_by_the_next_run() {
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
     desktop.batch_execute("INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'firm')").await.unwrap();
     let mut connections = pair.connections().await;
-    let options = pgbisync_runtime::cli::SyncOptions {
+    let options = pgbisync_runtime::SyncOptions {
         tenant: Some(TENANT.into()),
         tables: vec!["orgmaster".into()],
         ..Default::default()
     };
-    let both = [pgbisync_runtime::spec::Direction::Forward];
-    pgbisync_runtime::cli::sync_once(&pair.program, &mut connections, &both, &options, false, true).await.unwrap();
+    let both = [pgbisync_runtime::Direction::Forward];
+    sync(&pair.program, &mut connections, &both, &options).await;
 
     // Between two passes of `run --every`, the cloud drops every pgbisync session (a restart, a
     // pooler's idle timeout).
@@ -65,9 +65,8 @@ async fn a_connection_lost_between_runs_is_reopened_by_the_next_run() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     desktop.batch_execute("UPDATE orgmaster SET orgname = 'renamed'").await.unwrap();
 
-    let (code, reports) =
-        pgbisync_runtime::cli::sync_once(&pair.program, &mut connections, &both, &options, false, true).await.unwrap();
-    assert_eq!(code, 0, "{reports:?}");
+    let reports = sync(&pair.program, &mut connections, &both, &options).await;
+    assert_eq!(exit_code(&reports), 0, "{reports:?}");
     assert_eq!(scalar::<String>(&cloud, "SELECT orgname FROM orgmaster").await, "renamed");
 }
 
@@ -114,8 +113,8 @@ async fn run_every_stops_when_another_run_took_the_lock_it_lost() {
     .await;
     assert!(killed >= 1, "the loop's desktop sessions were found");
     let other = support::connect(&pair.desktop_url()).await;
-    let held = pgbisync_runtime::lock::acquire(other).await.unwrap();
-    assert!(matches!(held, pgbisync_runtime::lock::Lock::Held(_)), "this test takes the lock the loop lost");
+    let held = pgbisync_runtime::acquire_lock(other).await.unwrap();
+    assert!(matches!(held, pgbisync_runtime::Lock::Held(_)), "this test takes the lock the loop lost");
 
     let code = tokio::time::timeout(std::time::Duration::from_secs(20), looping)
         .await

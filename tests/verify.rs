@@ -4,10 +4,10 @@
 
 mod support;
 
-use pgbisync_runtime::cli::SyncOptions;
 use pgbisync_runtime::codec::CompiledTable;
-use pgbisync_runtime::spec::Direction;
-use pgbisync_runtime::verify::{verify_tables, VerifyReport};
+use pgbisync_runtime::Direction;
+use pgbisync_runtime::SyncOptions;
+use pgbisync_runtime::{verify_tables, VerifyReport};
 use support::*;
 use tokio_postgres::Client;
 

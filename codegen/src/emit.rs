@@ -65,6 +65,16 @@ fn side_tokens(side: &Side) -> TokenStream {
     quote!(SideTable { side: #side_kind, name: #name, columns: &[#(#columns),*], touched: #touched })
 }
 
+/// A SQL statement as a raw string literal, so the generated file shows it as SQL: on its own
+/// lines, and with its quoted identifiers unescaped.
+fn sql_literal(sql: &str) -> TokenStream {
+    let mut hashes = String::new();
+    while sql.contains(&format!("\"{hashes}")) {
+        hashes.push('#');
+    }
+    format!("r{hashes}\"{sql}\"{hashes}").parse().expect("a raw string literal is one token")
+}
+
 /// A typed Rust expression for a manifest constant (already checked against the type).
 fn constant(ty: &PgType, value: &str) -> TokenStream {
     match ty {
@@ -111,11 +121,8 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         t.direction.as_str(),
         t.source.name,
         t.target.name,
-        match t.mode {
-            Mode::Full => "full",
-            Mode::Incremental => "incremental",
-        },
-        strategy_str(t.strategy)
+        t.mode.as_str(),
+        t.strategy.as_str()
     );
 
     let source_fields = t.read.iter().map(|c| {
@@ -190,12 +197,19 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         verify_source,
         verify_target,
     } = sql::table_sql(t);
-    let opt = |s: Option<String>| match s {
-        Some(s) => quote!(Some(#s)),
+    let opt_sql = |s: Option<String>| match s {
+        Some(s) => {
+            let s = sql_literal(&s);
+            quote!(Some(#s))
+        }
         None => quote!(None),
     };
-    let read_incremental = opt(read_incremental);
-    let dedup = opt(dedup);
+    let read_incremental = opt_sql(read_incremental);
+    let dedup = opt_sql(dedup);
+    let [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target] =
+        [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target].map(|s| sql_literal(&s));
+    let [checks, prepare, apply] =
+        [checks, prepare, apply].map(|v| v.iter().map(|s| sql_literal(s)).collect::<Vec<_>>());
 
     let name = &t.table;
     let direction = match t.direction {
@@ -215,7 +229,10 @@ fn table_direction(t: &TableDirection) -> TokenStream {
     let target_side = side_tokens(&t.target);
     let key = &t.key;
     let source_key = if t.key.is_empty() { Vec::new() } else { t.key_source_columns() };
-    let tracking = opt(t.tracking.clone());
+    let tracking = match &t.tracking {
+        Some(t) => quote!(Some(#t)),
+        None => quote!(None),
+    };
     let references = &t.depends_on;
     let read_types = t.read.iter().map(|c| c.ty.wire_type());
     let mut stage_types = vec![quote!(::pgbisync_runtime::wire::Type::INT8)];
@@ -291,14 +308,6 @@ fn table_direction(t: &TableDirection) -> TokenStream {
     }
 }
 
-fn strategy_str(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Upsert => "upsert",
-        Strategy::ReplaceOrigin => "replace_origin",
-        Strategy::InsertOnly => "insert_only",
-    }
-}
-
 /// The whole generated file as formatted Rust.
 pub fn generate(model: &Model, manifest_display: &str) -> String {
     let tables = model.directions.iter().map(table_direction);
@@ -320,8 +329,8 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
     let lookback = s.lookback_seconds;
     let schema = model.tables.iter().map(|t| {
         let name = &t.name;
-        let desktop = sql::side_ddl(&t.desktop, &s.origin_column, &s.origin_desktop);
-        let cloud = sql::side_ddl(&t.cloud, &s.origin_column, &s.origin_desktop);
+        let desktop = sql_literal(&sql::side_ddl(&t.desktop, &s.origin_column, &s.origin_desktop));
+        let cloud = sql_literal(&sql::side_ddl(&t.cloud, &s.origin_column, &s.origin_desktop));
         quote!(::pgbisync_runtime::program::TableSchema { name: #name, desktop_ddl: #desktop, cloud_ddl: #cloud })
     });
     let mut touch: Vec<String> = model
@@ -333,6 +342,7 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
         .collect();
     touch.sort();
     touch.dedup();
+    let touch = touch.iter().map(|f| sql_literal(f));
 
     let file: syn::File = syn::parse_quote! {
         use ::pgbisync_runtime::codec::{Compiled, CompiledTable, TableCodec};

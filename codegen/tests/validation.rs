@@ -40,7 +40,7 @@ tables:
 /// `child`'s forward section as BASE spells it, for tests that add to it.
 const CHILD_FORWARD: &str = "    forward:\n      mode: full\n      strategy: upsert\n";
 
-// ------------------------------------------------------------------------------------- helpers
+// Helpers.
 
 /// `text` with the only occurrence of `from` replaced by `to`.
 fn edit(text: &str, from: &str, to: &str) -> String {
@@ -121,7 +121,7 @@ fn check(d: &Diagnostic, position: (u64, u64), table: Option<&str>, field: &str,
     assert!(rendered.contains(message), "expected the message to say {message:?}, got:\n{rendered}");
 }
 
-// ------------------------------------------------------------------------------ valid manifests
+// Valid manifests.
 
 #[test]
 fn base_manifest_is_valid() {
@@ -156,7 +156,7 @@ fn shipped_manifest_validates_with_24_table_directions() {
     pgbisync_codegen::generate_str(FILE, &text).unwrap_or_else(|e| panic!("{e}"));
 }
 
-// ------------------------------------------------------------------------ errors of the reader
+// Errors of the reader.
 
 #[test]
 fn yaml_syntax_error() {
@@ -233,7 +233,7 @@ fn duplicate_key_names_the_key_without_library_advice() {
     assert!(!d.message.contains("DuplicateKeyPolicy"), "a manifest author cannot set library options:\n{d}");
 }
 
-// ---------------------------------------------------------------------------- columns and types
+// Columns and types.
 
 #[test]
 fn unknown_postgresql_type() {
@@ -276,7 +276,7 @@ fn column_names_reserved_by_the_stage_are_rejected() {
     }
 }
 
-// ------------------------------------------------------------------------------------------ keys
+// Keys.
 
 #[test]
 fn key_column_that_is_not_a_column() {
@@ -341,7 +341,7 @@ fn upsert_without_any_key() {
     );
 }
 
-// -------------------------------------------------------------------------------------- tracking
+// Tracking.
 
 #[test]
 fn tracking_column_that_is_not_a_column() {
@@ -397,7 +397,7 @@ fn incremental_mode_without_a_tracking_column() {
     assert!(errors.to_string().contains("add `track: updated_at`"), "{errors}");
 }
 
-// -------------------------------------------------------------------------------- replace_origin
+// Replace_origin.
 
 #[test]
 fn replace_origin_with_incremental_mode() {
@@ -430,7 +430,7 @@ fn replace_origin_in_reverse() {
     assert!(errors.to_string().contains("use insert_only or upsert for reverse tables"), "{errors}");
 }
 
-// ----------------------------------------------------------------------------- skip and set rules
+// Skip and set rules.
 
 #[test]
 fn skip_of_a_column_that_is_not_shared() {
@@ -515,7 +515,7 @@ fn lookup_take_of_an_unknown_column() {
     );
 }
 
-// -------------------------------------------------------------------------------------- references
+// References.
 
 #[test]
 fn reference_to_an_unknown_table() {
@@ -574,7 +574,7 @@ fn an_error_in_a_parent_does_not_make_it_unknown_to_its_children() {
     );
 }
 
-// ------------------------------------------------------------------------------------------ tables
+// Tables.
 
 #[test]
 fn table_listed_twice() {
@@ -595,7 +595,7 @@ fn table_listed_twice() {
     assert!(errors.to_string().contains("fix: merge the two entries into one"), "{errors}");
 }
 
-// -------------------------------------------------------------------------------- several at once
+// Several at once.
 
 #[test]
 fn several_errors_are_reported_together() {

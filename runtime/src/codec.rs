@@ -9,7 +9,6 @@ use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCo
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{CopyInSink, CopyOutStream};
 
-use crate::progress::Progress;
 use crate::spec::TableSpec;
 
 /// Rows between progress updates: often enough for a terminal, rare enough to cost nothing.
@@ -42,13 +41,14 @@ pub struct TransferStats {
 pub trait CompiledTable: Send + Sync {
     fn spec(&self) -> &'static TableSpec;
 
-    /// Streams rows from the source COPY into the staging COPY, decoding and converting each one.
+    /// Streams rows from the source COPY into the staging COPY, decoding and converting each one;
+    /// `progress` hears the rows staged so far, every few thousand rows.
     /// Memory stays bounded: one row is held at a time, and both sides apply backpressure.
     fn transfer<'a>(
         &'a self,
         source: CopyOutStream,
         target: CopyInSink<Bytes>,
-        progress: &'a Progress,
+        progress: &'a (dyn Fn(u64) + Sync),
     ) -> BoxFuture<'a, Result<TransferStats, TransferError>>;
 }
 
@@ -60,8 +60,10 @@ pub enum TransferError {
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("streaming rows: {0}")]
-    Stream(#[source] tokio_postgres::Error),
+    #[error("reading rows from the source: {0}")]
+    Read(#[source] tokio_postgres::Error),
+    #[error("writing rows to staging: {0}")]
+    Write(#[source] tokio_postgres::Error),
 }
 
 /// The engine's implementation of [`CompiledTable`] for every generated codec.
@@ -80,7 +82,7 @@ impl<C: TableCodec> CompiledTable for Compiled<C> {
         &'a self,
         source: CopyOutStream,
         target: CopyInSink<Bytes>,
-        progress: &'a Progress,
+        progress: &'a (dyn Fn(u64) + Sync),
     ) -> BoxFuture<'a, Result<TransferStats, TransferError>> {
         Box::pin(async move {
             let spec = self.spec();
@@ -89,16 +91,16 @@ impl<C: TableCodec> CompiledTable for Compiled<C> {
             pin_mut!(rows);
             pin_mut!(writer);
             let mut n: i64 = 0;
-            while let Some(row) = rows.try_next().await.map_err(TransferError::Stream)? {
+            while let Some(row) = rows.try_next().await.map_err(TransferError::Read)? {
                 n += 1;
                 if n % PROGRESS_EVERY == 0 {
-                    progress.rows(n as u64);
+                    progress(n as u64);
                 }
                 let source = C::decode(&row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
                 let staged = C::convert(source);
-                writer.as_mut().write(&C::stage_values(&staged, &n)).await.map_err(TransferError::Stream)?;
+                writer.as_mut().write(&C::stage_values(&staged, &n)).await.map_err(TransferError::Write)?;
             }
-            writer.finish().await.map_err(TransferError::Stream)?;
+            writer.finish().await.map_err(TransferError::Write)?;
             Ok(TransferStats { rows: n as u64 })
         })
     }

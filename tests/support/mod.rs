@@ -8,14 +8,11 @@ pub mod pooler;
 use std::path::PathBuf;
 use std::sync::Once;
 
-use pgbisync_runtime::cli::{sync_once, SyncOptions};
-use pgbisync_runtime::cluster::{Cluster, ClusterOptions};
-use pgbisync_runtime::config::ConnectionUrl;
-use pgbisync_runtime::engine::{Connections, DirectionReport};
-use pgbisync_runtime::pipeline::{Status, TableReport};
-use pgbisync_runtime::program::Program;
-use pgbisync_runtime::sample::{self, SampleSize, SampleSummary};
-use pgbisync_runtime::spec::{Direction, Side};
+use pgbisync_runtime::demo::sample;
+use pgbisync_runtime::{
+    Cluster, ClusterOptions, ConnectionUrl, Connections, Direction, DirectionReport, Program, RunReport, SampleSize,
+    SampleSummary, Side, Silent, Status, SyncOptions, TableReport,
+};
 use tokio_postgres::{Client, NoTls};
 
 /// The tenant every test runs as (the shipped manifest scopes by org_id).
@@ -27,12 +24,7 @@ fn init_env() {
     ENV.call_once(|| {
         // Set once, before any test reads it, to the one value every test uses.
         std::env::set_var("PGBISYNC_ORG_ID", TENANT);
-        let _ = tracing_subscriber_init();
     });
-}
-
-fn tracing_subscriber_init() -> Option<()> {
-    None
 }
 
 pub struct Pair {
@@ -109,10 +101,7 @@ impl Pair {
     pub async fn sync(&self, directions: &[Direction], options: SyncOptions) -> Vec<DirectionReport> {
         let mut connections = self.connections().await;
         let options = SyncOptions { tenant: Some(TENANT.to_string()), ..options };
-        match sync_once(&self.program, &mut connections, directions, &options, false, true).await {
-            Ok((_, reports)) => reports,
-            Err(f) => panic!("sync failed to run (exit {}): {}", f.code, f.message),
-        }
+        sync(&self.program, &mut connections, directions, &options).await.directions
     }
 
     pub async fn forward(&self) -> Vec<TableReport> {
@@ -142,6 +131,28 @@ impl Pair {
         tokio::task::spawn_blocking(move || pgbisync_runtime::cli::main_with_args(&program, argv))
             .await
             .expect("cli task")
+    }
+}
+
+/// Runs the given directions once through the engine on these connections, panicking when the run
+/// could not start.
+pub async fn sync(
+    program: &Program,
+    connections: &mut Connections,
+    directions: &[Direction],
+    options: &SyncOptions,
+) -> RunReport {
+    pgbisync_runtime::sync(program, connections, directions, options, &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("sync failed to run: {e}"))
+}
+
+/// The exit code `pgbisync forward/reverse/run` gives a finished run: 0 when every table is ok, else 1.
+pub fn exit_code(run: &RunReport) -> i32 {
+    if run.all_ok() {
+        0
+    } else {
+        1
     }
 }
 

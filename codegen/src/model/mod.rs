@@ -1,0 +1,278 @@
+//! The validated, resolved model: every name checked, every column typed, every direction's
+//! mapping worked out, tables in sync order. Building it is the validation; it reports every problem
+//! at once, each with its line. The steps live in the files of this folder, in the order they run:
+//! `settings` (deployment-wide names), `table` (columns, keys), `order` (reference cycles and sync
+//! order), then `direction/` for each table and direction.
+
+mod builder;
+mod direction;
+mod order;
+mod renames;
+mod settings;
+mod table;
+
+use crate::diagnostic::Diagnostics;
+use crate::manifest::Manifest;
+use crate::types::PgType;
+
+pub use renames::Renames;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Reverse,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Forward => "forward",
+            Direction::Reverse => "reverse",
+        }
+    }
+    pub fn source(self) -> SideName {
+        match self {
+            Direction::Forward => SideName::Desktop,
+            Direction::Reverse => SideName::Cloud,
+        }
+    }
+    pub fn target(self) -> SideName {
+        match self {
+            Direction::Forward => SideName::Cloud,
+            Direction::Reverse => SideName::Desktop,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SideName {
+    Desktop,
+    Cloud,
+}
+
+impl SideName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SideName::Desktop => "desktop",
+            SideName::Cloud => "cloud",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Full,
+    Incremental,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Upsert,
+    ReplaceOrigin,
+    InsertOnly,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Upsert => "upsert",
+            Strategy::ReplaceOrigin => "replace_origin",
+            Strategy::InsertOnly => "insert_only",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub ty: PgType,
+    pub declared: String,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    pub side: SideName,
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub key: Vec<String>,
+    /// The bookkeeping column this side keeps current on every update, when it has one.
+    pub touched: Option<String>,
+    /// Columns this side keeps for itself (created/updated times); never copied across.
+    pub bookkeeping: Vec<String>,
+}
+
+impl Side {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub desktop_url_env: String,
+    pub cloud_url_env: String,
+    pub forward_metadata: String,
+    pub reverse_metadata: String,
+    pub forward_rejects: String,
+    pub reverse_rejects: String,
+    pub origin_column: String,
+    pub origin_desktop: String,
+    pub origin_cloud: String,
+    pub tenant: Option<Tenant>,
+    pub lookback_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    /// Desktop name of the column; shared columns keep it on both sides unless renamed.
+    pub column: String,
+    pub env: String,
+}
+
+/// Where a staged column's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StagedValue {
+    /// The source column of this name (index into the read list).
+    Source { column: String, index: usize },
+    /// A manifest constant, already checked against the column type.
+    Constant(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedColumn {
+    /// Target-side name.
+    pub name: String,
+    pub ty: PgType,
+    /// Whether the target column accepts NULL.
+    pub target_nullable: bool,
+    /// Whether the staged value may be NULL (Option in Rust).
+    pub nullable: bool,
+    pub value: StagedValue,
+}
+
+/// Target columns filled while applying, from the target database itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Computed {
+    Now { column: String },
+    Lookup { column: String, table: String, by: Vec<String>, take: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceCheck {
+    /// Parent by manifest name and its target-side table.
+    pub parent: String,
+    pub parent_table: String,
+    /// (staged column, parent column) pairs.
+    pub pairs: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDirection {
+    pub table: String,
+    pub direction: Direction,
+    pub line: u64,
+    pub source: Side,
+    pub target: Side,
+    pub mode: Mode,
+    pub strategy: Strategy,
+    /// Source column read as the tracking value.
+    pub tracking: Option<String>,
+    /// Columns read from the source, in order (staged sources, then tracking if not among them).
+    pub read: Vec<Column>,
+    pub staged: Vec<StagedColumn>,
+    pub computed: Vec<Computed>,
+    /// Target key (target names); empty when the target has none or generates it.
+    pub key: Vec<String>,
+    /// Deduplicate staged rows by key, newest tracking value first.
+    pub dedup: bool,
+    /// Forward: stamp this origin column on the target. Reverse: read only rows with the cloud origin.
+    pub origin_column: String,
+    pub tenant_source: Option<Column>,
+    pub tenant_target: Option<Column>,
+    pub references: Vec<ReferenceCheck>,
+    /// Manifest names of the tables this one reads on the target while applying (lookups, references).
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub name: String,
+    pub line: u64,
+    pub desktop: Side,
+    pub cloud: Side,
+    /// Desktop names of the columns both sides share (`columns:`), in manifest order.
+    pub shared: Vec<String>,
+    pub renames: Renames,
+}
+
+impl Table {
+    pub fn side(&self, side: SideName) -> &Side {
+        match side {
+            SideName::Desktop => &self.desktop,
+            SideName::Cloud => &self.cloud,
+        }
+    }
+
+    /// The side a direction reads.
+    pub fn source(&self, dir: Direction) -> &Side {
+        self.side(dir.source())
+    }
+
+    /// The side a direction writes.
+    pub fn target(&self, dir: Direction) -> &Side {
+        self.side(dir.target())
+    }
+
+    /// The shared columns as a direction sees them: (source name, target name).
+    pub fn shared_for(&self, dir: Direction) -> Vec<(String, String)> {
+        self.shared.iter().map(|desktop| self.renames.for_direction(dir, desktop)).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub file: String,
+    pub settings: Settings,
+    pub tables: Vec<Table>,
+    /// Every table-direction in sync order: forward tables (parents first), then reverse tables.
+    pub directions: Vec<TableDirection>,
+}
+
+impl Model {
+    pub fn build(file: &str, manifest: &Manifest) -> Result<Model, Diagnostics> {
+        let mut b = builder::Builder::new(file);
+        let model = b.model(manifest);
+        b.finish(model)
+    }
+}
+
+impl TableDirection {
+    /// The source columns holding the target key's values.
+    pub fn key_source_columns(&self) -> Vec<String> {
+        self.key
+            .iter()
+            .map(|k| match self.staged.iter().find(|s| &s.name == k).map(|s| &s.value) {
+                Some(StagedValue::Source { column, .. }) => column.clone(),
+                _ => k.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Computed {
+    pub fn column(&self) -> &str {
+        match self {
+            Computed::Now { column } | Computed::Lookup { column, .. } => column,
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The statements that write the target from staging, per strategy: insert the missing keys
+//! (insert_only), update then insert (upsert), or make the sending side's rows equal to the
+//! staged multiset (replace_origin: a delete before the batches, an insert per batch).
+
+use super::fragment::{and_lines, batch_range, ident, key_match, list, prefixed, row_text, setting};
+use super::names::{DUP, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SRC, STAGE, TGT};
+use super::scope::{owned_filters, tenant_filter};
+use crate::model::{Computed, Direction, Strategy, TableDirection};
+
+/// The value each written target column gets, as SQL over staging alias `s`.
+fn computed_expr(c: &Computed) -> String {
+    match c {
+        Computed::Now { .. } => "now()".into(),
+        Computed::Lookup { table, by, take, .. } => format!(
+            "(SELECT l.{take} FROM {table} l WHERE {cond} LIMIT 1)",
+            take = ident(take),
+            table = ident(table),
+            cond = by.iter().map(|b| format!("l.{} = s.{}", ident(b), ident(b))).collect::<Vec<_>>().join(" AND ")
+        ),
+    }
+}
+
+/// Target columns compared to decide whether a row changed: staged and looked-up ones
+/// (`now` columns change on every write, so they never decide).
+fn compared(t: &TableDirection) -> (Vec<String>, Vec<String>) {
+    let mut target_cols: Vec<String> = t.staged.iter().map(|s| s.name.clone()).collect();
+    let mut exprs: Vec<String> = t.staged.iter().map(|s| format!("s.{}", ident(&s.name))).collect();
+    for c in &t.computed {
+        if let Computed::Lookup { column, .. } = c {
+            target_cols.push(column.clone());
+            exprs.push(computed_expr(c));
+        }
+    }
+    (target_cols, exprs)
+}
+
+/// Columns written on insert and their values.
+fn written(t: &TableDirection) -> (Vec<String>, Vec<String>) {
+    let mut cols: Vec<String> = t.staged.iter().map(|s| ident(&s.name)).collect();
+    let mut values: Vec<String> = t.staged.iter().map(|s| format!("s.{}", ident(&s.name))).collect();
+    for c in &t.computed {
+        cols.push(ident(c.column()));
+        values.push(computed_expr(c));
+    }
+    if t.direction == Direction::Forward {
+        cols.push(ident(&t.origin_column));
+        values.push(setting(ORIGIN_DESKTOP));
+    }
+    (cols, values)
+}
+
+fn insert_missing(t: &TableDirection) -> String {
+    let (cols, values) = written(t);
+    format!(
+        r#"INSERT INTO {target} ({cols})
+SELECT {values}
+FROM {STAGE} s
+WHERE {range}
+  AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches})"#,
+        target = ident(&t.target.name),
+        cols = list(cols),
+        values = list(values),
+        range = batch_range("s"),
+        matches = key_match(&t.key)
+    )
+}
+
+pub(crate) fn prepare(t: &TableDirection) -> Vec<String> {
+    if t.strategy != Strategy::ReplaceOrigin {
+        return Vec::new();
+    }
+    // Delete the sending side's rows that the source no longer holds, as a multiset: identical rows
+    // are numbered so that k copies in the source keep k copies in the target, and nothing is rewritten.
+    let (cols, exprs) = compared(t);
+    let row_id = if t.target.key.is_empty() { "t.ctid".to_string() } else { list(prefixed("t", &t.target.key)) };
+    vec![format!(
+        r#"WITH {SRC} AS (
+    SELECT m.{ROW_TEXT}, row_number() OVER (PARTITION BY m.{ROW_TEXT}) AS {DUP}
+    FROM (
+        SELECT ROW({exprs})::text AS {ROW_TEXT}
+        FROM {STAGE} s
+    ) m
+), {owned}
+DELETE FROM {target} t
+USING {TGT}
+WHERE ({row_id}) = {TGT}.{ROW_ID}
+  AND NOT EXISTS (
+    SELECT 1 FROM {SRC}
+    WHERE {same})"#,
+        exprs = list(exprs),
+        owned = owned_copies(t, &cols, Some(&row_id)),
+        target = ident(&t.target.name),
+        same = and_lines(&same_copy(SRC, TGT), "    "),
+    )]
+}
+
+/// The `tgt` CTE: the target rows the sending side owns, each with its text and which copy of
+/// identical rows it is; `row_id` adds the row's identity, for the delete.
+fn owned_copies(t: &TableDirection, cols: &[String], row_id: Option<&str>) -> String {
+    let rt = row_text("t", cols);
+    let mut select: Vec<String> = row_id.map(|id| format!("({id}) AS {ROW_ID}")).into_iter().collect();
+    select.push(format!("{rt} AS {ROW_TEXT}"));
+    select.push(format!("row_number() OVER (PARTITION BY {rt}) AS {DUP}"));
+    format!(
+        r#"{TGT} AS (
+    SELECT {select}
+    FROM {target} t
+    WHERE {owned}
+)"#,
+        select = select.join(",\n        "),
+        target = ident(&t.target.name),
+        owned = and_lines(&owned_filters(t), "    "),
+    )
+}
+
+/// Row `a` of one CTE is the same copy of the same row as row `b` of the other.
+fn same_copy(a: &str, b: &str) -> [String; 2] {
+    [format!("{a}.{ROW_TEXT} = {b}.{ROW_TEXT}"), format!("{a}.{DUP} = {b}.{DUP}")]
+}
+
+pub(crate) fn apply(t: &TableDirection) -> Vec<String> {
+    match t.strategy {
+        Strategy::InsertOnly => vec![insert_missing(t)],
+        Strategy::Upsert => vec![update_changed(t), insert_missing(t)],
+        Strategy::ReplaceOrigin => vec![insert_new_copies(t)],
+    }
+}
+
+/// Upsert's update of the rows whose key the batch holds and whose values differ.
+fn update_changed(t: &TableDirection) -> String {
+    let (cmp_cols, cmp_exprs) = compared(t);
+    let mut sets: Vec<String> = t.staged.iter().map(|s| format!("{c} = s.{c}", c = ident(&s.name))).collect();
+    for c in &t.computed {
+        sets.push(format!("{} = {}", ident(c.column()), computed_expr(c)));
+    }
+    let mut filters = vec![key_match(&t.key), batch_range("s")];
+    if t.direction == Direction::Forward {
+        sets.push(format!("{} = {}", ident(&t.origin_column), setting(ORIGIN_DESKTOP)));
+        // Never overwrite a row born on the receiving side.
+        filters.push(format!("t.{} IS DISTINCT FROM {}", ident(&t.origin_column), setting(ORIGIN_CLOUD)));
+    }
+    filters.extend(tenant_filter(t, "t"));
+    // Compare before writing, so a re-run with nothing changed rewrites no row.
+    filters.push(format!("({}) IS DISTINCT FROM ({})", list(prefixed("t", &cmp_cols)), list(cmp_exprs)));
+    // A one-time filter: on an empty target (a first load) the join is never executed.
+    filters.push(format!("(SELECT EXISTS (SELECT 1 FROM {}))", ident(&t.target.name)));
+    format!(
+        r#"UPDATE {target} t
+SET {sets}
+FROM {STAGE} s
+WHERE {filters}"#,
+        target = ident(&t.target.name),
+        sets = list(sets),
+        filters = and_lines(&filters, "")
+    )
+}
+
+/// replace_origin's insert of the staged rows the owned target rows lack, copy for copy.
+fn insert_new_copies(t: &TableDirection) -> String {
+    let (cols, exprs) = compared(t);
+    let (wcols, _) = written(t);
+    let mut values: Vec<String> = cols.iter().map(|c| format!("{SRC}.{}", ident(c))).collect();
+    for c in &t.computed {
+        if let Computed::Now { .. } = c {
+            values.push("now()".into());
+        }
+    }
+    values.push(setting(ORIGIN_DESKTOP));
+    // written() lists staged, then computed (lookups and now in manifest order), then origin;
+    // order the insert's column list the same way as `values`.
+    let mut ordered_cols: Vec<String> = cols.iter().map(|c| ident(c)).collect();
+    for c in &t.computed {
+        if let Computed::Now { column } = c {
+            ordered_cols.push(ident(column));
+        }
+    }
+    ordered_cols.push(ident(&t.origin_column));
+    debug_assert_eq!(ordered_cols.len(), wcols.len());
+    let named = cols.iter().zip(&exprs).map(|(c, e)| format!("{e} AS {}", ident(c)));
+    format!(
+        r#"WITH {SRC} AS (
+    SELECT m.*, row_number() OVER (PARTITION BY m.{ROW_TEXT} ORDER BY m.{ROW_NUMBER}) AS {DUP}
+    FROM (
+        SELECT s.{ROW_NUMBER},
+            {named},
+            ROW({exprs})::text AS {ROW_TEXT}
+        FROM {STAGE} s
+    ) m
+), {owned}
+INSERT INTO {target} ({cols})
+SELECT {values}
+FROM {SRC}
+WHERE {range}
+  AND NOT EXISTS (
+    SELECT 1 FROM {TGT}
+    WHERE {same})"#,
+        named = named.collect::<Vec<_>>().join(",\n            "),
+        exprs = list(exprs.clone()),
+        owned = owned_copies(t, &cols, None),
+        target = ident(&t.target.name),
+        cols = list(ordered_cols),
+        values = list(values),
+        range = batch_range(SRC),
+        same = and_lines(&same_copy(TGT, SRC), "    "),
+    )
+}

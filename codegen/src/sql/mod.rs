@@ -1,0 +1,60 @@
+//! The SQL text of each table-direction. Identifiers are always quoted; values never appear: they
+//! are bound parameters, COPY data, or `current_setting('pgbisync.*')` settings that the engine sets
+//! with bound parameters at the start of each transaction (COPY cannot take parameters).
+//!
+//! Each statement is written as a skeleton that reads like the SQL it produces; [`layout::fit`]
+//! then breaks the lines a wide table makes too long. The runtime wraps some statements as
+//! subqueries, so none ends in `;` or holds a `--` comment.
+
+mod apply;
+mod checks;
+mod ddl;
+mod fragment;
+mod layout;
+pub mod names;
+mod read;
+mod rejects;
+mod scope;
+mod stage;
+pub mod verify;
+
+pub use ddl::{side_ddl, touch_function};
+pub use fragment::{ident, Ident};
+pub use names::{REJECTED, SET_ASIDE, STAGE};
+pub use stage::stage_columns;
+
+use crate::model::{Mode, TableDirection};
+use layout::fit;
+
+/// The text of all statements one table-direction runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSqlText {
+    pub read_full: String,
+    pub read_incremental: Option<String>,
+    pub create_stage: String,
+    pub copy_stage: String,
+    pub dedup: Option<String>,
+    pub checks: Vec<String>,
+    pub prepare: Vec<String>,
+    pub apply: Vec<String>,
+    pub describe_rejects: String,
+    pub verify_source: String,
+    pub verify_target: String,
+}
+
+pub fn table_sql(t: &TableDirection) -> TableSqlText {
+    let all = |statements: Vec<String>| statements.into_iter().map(fit).collect();
+    TableSqlText {
+        read_full: fit(read::read(t, false)),
+        read_incremental: (t.mode == Mode::Incremental && t.tracking.is_some()).then(|| fit(read::read(t, true))),
+        create_stage: fit(stage::create_stage(t)),
+        copy_stage: fit(stage::copy_stage(t)),
+        dedup: stage::dedup(t).map(fit),
+        checks: all(checks::checks(t)),
+        prepare: all(apply::prepare(t)),
+        apply: all(apply::apply(t)),
+        describe_rejects: fit(rejects::describe_rejects(t)),
+        verify_source: fit(verify::source(t)),
+        verify_target: fit(verify::target(t)),
+    }
+}

@@ -1,0 +1,62 @@
+//! The names pgbisync itself puts into the databases and the statements, each defined once. A
+//! manifest table or column may be named anything, so the engine's own names carry a `_pgbisync`
+//! prefix (or live only inside a statement) where they could meet a manifest name.
+//!
+//! Identifiers are [`Ident`]s, which display double-quoted; CTE names are bare words that only
+//! the statements declaring them use.
+
+use super::fragment::Ident;
+
+/// Staging table each table-direction copies its batch into, inside the target transaction
+/// (temporary, dropped on commit, so concurrent runs never see each other's).
+pub const STAGE: Ident<'static> = Ident("_pgbisync_stage");
+/// Why staged rows were set aside, `(_n, reason)`; created by the engine, filled by the checks.
+pub const REJECTED: Ident<'static> = Ident("_pgbisync_rejected");
+/// The staged rows set aside (same columns as staging); created by the engine, read by
+/// `describe_rejects`.
+pub const SET_ASIDE: Ident<'static> = Ident("_pgbisync_set_aside");
+
+/// Staging's row number: the engine numbers rows as it copies them, so statements can work on a
+/// range of them (`$1`..`$2`) and a reject can point at its row.
+pub const ROW_NUMBER: Ident<'static> = Ident("_n");
+/// Staging's copy of the source's tracking value, for newest-wins dedup and the watermark.
+pub const TRACK: Ident<'static> = Ident("_track");
+/// The rejected table's text column saying why a row was set aside.
+pub const REASON: Ident<'static> = Ident("reason");
+
+/// A row's text in replace_origin's multiset matching (a manifest may name a column `r`).
+pub const ROW_TEXT: Ident<'static> = Ident("_pgbisync_r");
+/// Which copy of identical rows a row is, so k copies in the source keep k copies in the target.
+pub const DUP: Ident<'static> = Ident("_pgbisync_dup");
+/// The physical identity (key or ctid) of a target row replace_origin may delete.
+pub const ROW_ID: Ident<'static> = Ident("_pgbisync_id");
+/// A row's rank among the rows of its key, newest first; rank 1 is the row newest-wins keeps.
+pub const RANK: Ident<'static> = Ident("_pgbisync_rank");
+
+/// Verify's key text column: the engine merge-joins both sides on it.
+pub const VERIFY_KEY: Ident<'static> = Ident("k");
+/// Verify's md5 of a row's synced values.
+pub const VERIFY_HASH: Ident<'static> = Ident("h");
+/// Verify's flag saying whether a target row the source lacks counts as extra.
+pub const VERIFY_OWNED: Ident<'static> = Ident("o");
+
+/// CTE of the staged rows in replace_origin's statements.
+pub const SRC: &str = "src";
+/// CTE of the target rows the sending side owns in replace_origin's statements.
+pub const TGT: &str = "tgt";
+
+/// Setting holding the origin value of rows born on the desktop; values reach SQL only as
+/// settings or parameters, and COPY cannot take parameters.
+pub const ORIGIN_DESKTOP: &str = "pgbisync.origin_desktop";
+/// Setting holding the origin value of rows born in the cloud.
+pub const ORIGIN_CLOUD: &str = "pgbisync.origin_cloud";
+/// Setting holding the tenant the run is scoped to.
+pub const TENANT: &str = "pgbisync.tenant";
+/// Setting holding the incremental read's lower bound (the watermark minus the lookback).
+pub const SINCE: &str = "pgbisync.since";
+
+/// Prefix of the trigger function the demo DDL creates per bookkeeping column (`pgbisync_` keeps
+/// it apart from a deployment's own functions).
+pub const TOUCH_FUNCTION_PREFIX: &str = "pgbisync_touch_";
+/// Suffix of the trigger the demo DDL puts on a table with a bookkeeping column.
+pub const TOUCH_TRIGGER_SUFFIX: &str = "_touch";

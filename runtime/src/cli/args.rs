@@ -1,0 +1,126 @@
+//! The command line's grammar (clap).
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgbisync",
+    version,
+    about = "Keeps a desktop PostgreSQL and a cloud PostgreSQL in step, table by table, both ways.",
+    long_about = "Keeps a desktop PostgreSQL and a cloud PostgreSQL in step, table by table, both ways.\n\n\
+                  Connection URLs come from the environment (or a .env file in the working directory), as named \
+                  in sync-schema.yaml (default DESKTOP_DATABASE_URL and CLOUD_DATABASE_URL), or from the flags.\n\n\
+                  Exit codes: 0 all requested tables synced; 1 a table failed or was partial; 2 usage or \
+                  configuration error; 3 cannot connect, or another run holds the lock. `verify` exits 0 when both \
+                  sides match, 1 on any difference."
+)]
+pub struct Cli {
+    /// Desktop database URL (overrides the environment).
+    #[arg(long, global = true, value_name = "URL")]
+    pub desktop_url: Option<String>,
+    /// Cloud database URL (overrides the environment).
+    #[arg(long, global = true, value_name = "URL")]
+    pub cloud_url: Option<String>,
+    /// Print one machine-readable JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr, and only the summary on stdout.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sync desktop -> cloud.
+    Forward(SyncArgs),
+    /// Sync cloud -> desktop (rows born in the cloud).
+    Reverse(SyncArgs),
+    /// Forward, then reverse; with --every, repeat until interrupted.
+    Run(RunArgs),
+    /// Per table and direction: watermark, last run, rows, status, last error, rejects.
+    Status,
+    /// Compare both live databases with the manifest; exit 1 on any difference.
+    Check,
+    /// Create or upgrade the metadata tables now (every sync also does this itself).
+    Bootstrap,
+    /// Set watermarks back so the next run is a full pass.
+    Reset {
+        /// Only this direction (default: both).
+        #[arg(long, value_enum)]
+        direction: Option<DirectionArg>,
+        /// Tables to reset (manifest, desktop or cloud names).
+        #[arg(required = true)]
+        tables: Vec<String>,
+    },
+    /// The compiled tables: names, direction, mode, strategy, key, in sync order.
+    Tables,
+    /// Compare both sides' rows for each table (keys and value checksums); exit 1 on any difference.
+    Verify {
+        /// Only these tables (manifest, desktop or cloud names); repeatable.
+        #[arg(long = "table", value_name = "T")]
+        tables: Vec<String>,
+    },
+    /// Start two throwaway local PostgreSQL servers, load sample data, sync both ways, show status, stop them.
+    Demo(DemoArgs),
+    /// Print the code generated from the manifest.
+    Codegen,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DirectionArg {
+    Forward,
+    Reverse,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Read every table completely, ignoring watermarks.
+    #[arg(long)]
+    pub full: bool,
+    /// Only these tables (manifest, desktop or cloud names); repeatable.
+    #[arg(long = "table", value_name = "T")]
+    pub tables: Vec<String>,
+    /// Do everything, then roll the target back.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Repeat at this interval (e.g. 30s, 5m, 1h) until interrupted; Ctrl-C finishes the table in hand.
+    #[arg(long, value_parser = parse_interval)]
+    pub every: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Rows per transactional table in the sample data.
+    #[arg(long, default_value_t = 2000)]
+    pub rows: u32,
+}
+
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not an interval such as 30s, 5m or 1h"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}`: use s, m or h (e.g. 5m)")),
+    };
+    if secs == 0 {
+        return Err("the interval must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}

@@ -1,0 +1,162 @@
+//! The `pgbisync` command line. The generated crate's `main` hands its compiled program to [`main`].
+//! Each command is a file here; they call the engine and print only through [`output`].
+
+mod args;
+mod bootstrap;
+mod check;
+mod codegen;
+mod demo;
+mod error;
+mod output;
+mod reset;
+mod run;
+mod status;
+mod sync;
+mod tables;
+mod verify;
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+
+use crate::config::{self, ConfigError, ConnectionUrl};
+use crate::engine::metadata::Scope;
+use crate::engine::Connections;
+use crate::program::Program;
+use crate::spec::{Direction, Side};
+use args::{Cli, Command};
+use error::CommandError;
+use output::Output;
+
+/// Exit codes (SPEC 9).
+pub mod exit {
+    /// Every requested table synced.
+    pub const OK: i32 = 0;
+    /// At least one table failed or was partial; the others synced.
+    pub const PARTIAL: i32 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: i32 = 2;
+    /// Cannot connect, or another run holds the lock.
+    pub const UNAVAILABLE: i32 = 3;
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main(program: &Program) -> i32 {
+    main_with_args(program, std::env::args_os())
+}
+
+/// Runs the CLI with the given arguments (the first is the program name); returns the exit code.
+pub fn main_with_args<I, T>(program: &Program, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    config::load_dotenv();
+    let invocation = Invocation {
+        program,
+        desktop_url: cli.desktop_url.clone(),
+        cloud_url: cli.cloud_url.clone(),
+        out: Output { json: cli.json, quiet: cli.quiet },
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CommandError::Runtime)
+        .and_then(|runtime| runtime.block_on(dispatch(&invocation, &cli.command)));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            invocation.out.error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+/// Logs to stderr: info by default, more with each `-v`, warnings only with `-q`; `PGBISYNC_LOG`
+/// (an `EnvFilter`) overrides.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        "warn"
+    } else {
+        match verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PGBISYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,pgbisync_runtime={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs one command; its exit code when it ran (0, or 1 for partial results and differences).
+async fn dispatch(inv: &Invocation<'_>, command: &Command) -> Result<i32, CommandError> {
+    match command {
+        Command::Tables => Ok(tables::run(inv)),
+        Command::Codegen => Ok(codegen::run(inv)),
+        Command::Verify { tables } => verify::run(inv, tables).await,
+        Command::Forward(args) => sync::run(inv, &[Direction::Forward], args).await,
+        Command::Reverse(args) => sync::run(inv, &[Direction::Reverse], args).await,
+        Command::Run(args) => run::run(inv, args).await,
+        Command::Status => status::run(inv).await,
+        Command::Check => check::run(inv).await,
+        Command::Bootstrap => bootstrap::run(inv).await,
+        Command::Reset { direction, tables } => reset::run(inv, *direction, tables).await,
+        Command::Demo(args) => demo::run(inv, args.rows).await,
+    }
+}
+
+/// What every command is given: the compiled program, the URL flags and how to print.
+struct Invocation<'a> {
+    program: &'a Program,
+    desktop_url: Option<String>,
+    cloud_url: Option<String>,
+    out: Output,
+}
+
+impl Invocation<'_> {
+    /// A side's URL: its flag, else the environment the manifest names.
+    fn url(&self, side: Side) -> Result<ConnectionUrl, ConfigError> {
+        let flag = match side {
+            Side::Desktop => self.desktop_url.as_deref(),
+            Side::Cloud => self.cloud_url.as_deref(),
+        };
+        config::url(self.program.manifest, side, flag)
+    }
+
+    /// The tenant value, checked against its column's type (none without a tenant scope).
+    fn tenant(&self) -> Result<Option<String>, ConfigError> {
+        config::tenant(self.program, None)
+    }
+
+    /// Whose metadata and rejects rows the command reads and writes.
+    fn scope(&self) -> Result<Scope, ConfigError> {
+        Ok(Scope::of(self.tenant()?.as_deref()))
+    }
+
+    async fn open(&self) -> Result<Connections, CommandError> {
+        let desktop = self.url(Side::Desktop)?;
+        let cloud = self.url(Side::Cloud)?;
+        Ok(Connections::open(desktop, cloud).await?)
+    }
+
+    /// Every compiled table name of a direction, in sync order.
+    fn table_names(&self, direction: Direction, only: &[String]) -> Vec<&'static str> {
+        self.program.tables(direction, only).iter().map(|t| t.spec().name).collect()
+    }
+}

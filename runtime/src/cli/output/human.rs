@@ -1,0 +1,130 @@
+//! The human-readable lines: one per table, the summaries, and the tables of `status` and `tables`.
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::status::StatusRow;
+use crate::engine::verify::VerifyReport;
+use crate::engine::{RunReport, Status, TableReport};
+use crate::program::Program;
+use crate::spec::Direction;
+
+pub fn table_line(r: &TableReport) -> String {
+    let mut line = format!(
+        "{:<7} {:<20} {:<11} read {:>8}  written {:>8}",
+        r.direction.as_str(),
+        r.table,
+        r.mode,
+        r.rows_read,
+        r.rows_written
+    );
+    if r.duplicates_dropped > 0 {
+        line.push_str(&format!("  duplicates dropped {}", r.duplicates_dropped));
+    }
+    if r.rejected > 0 {
+        line.push_str(&format!("  set aside {}", r.rejected));
+    }
+    line.push_str(&format!("  {:>6.2}s  {}", r.millis as f64 / 1000.0, r.status.as_str()));
+    if let Some((key, reason)) = r.reject_samples.first() {
+        line.push_str(&format!("  (e.g. {key}: {reason})"));
+    }
+    if let Some(e) = &r.error {
+        line.push_str(&format!("  {e}"));
+    }
+    line
+}
+
+pub fn summary(run: &RunReport, dry_run: bool) -> String {
+    format!(
+        "{}{} table(s): {} ok, {} partial, {} failed; {} rows read, {} written, {} set aside",
+        if dry_run { "dry run (rolled back): " } else { "" },
+        run.tables().count(),
+        run.count(Status::Ok),
+        run.count(Status::Partial),
+        run.count(Status::Failed),
+        run.tables().map(|t| t.rows_read).sum::<u64>(),
+        run.tables().map(|t| t.rows_written).sum::<u64>(),
+        run.tables().map(|t| t.rejected).sum::<u64>(),
+    )
+}
+
+pub fn tables(program: &Program) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<9} {:<20} {:<20} {:<20} {:<12} {:<15} key",
+        "direction", "table", "desktop", "cloud", "mode", "strategy"
+    )];
+    for t in program.tables {
+        let s = t.spec();
+        let (desktop, cloud) = if s.direction == Direction::Forward {
+            (s.source.name, s.target.name)
+        } else {
+            (s.target.name, s.source.name)
+        };
+        let key = if s.key.is_empty() { "(none: target generates it)".to_string() } else { s.key.join(", ") };
+        lines.push(format!(
+            "{:<9} {:<20} {:<20} {:<20} {:<12} {:<15} {}",
+            s.direction.as_str(),
+            s.name,
+            desktop,
+            cloud,
+            s.mode.as_str(),
+            s.strategy.as_str(),
+            key
+        ));
+    }
+    lines
+}
+
+pub fn status(rows: &[StatusRow]) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7}  last error",
+        "direction", "table", "watermark", "last run", "rows", "status", "rejects"
+    )];
+    let ts = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_else(|| "-".into())
+    };
+    for r in rows {
+        lines.push(format!(
+            "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7}  {}",
+            r.direction.as_str(),
+            r.table,
+            ts(r.watermark),
+            ts(r.last_run_at),
+            r.rows_copied.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            r.status.as_deref().unwrap_or("never"),
+            r.rejects,
+            r.last_error.as_deref().unwrap_or("")
+        ));
+    }
+    lines
+}
+
+pub fn verify_line(r: &VerifyReport) -> String {
+    let direction = r.direction.map(|d| d.as_str()).unwrap_or("");
+    if let Some(e) = &r.error {
+        return format!("{direction:<7} {:<20} cannot compare: {e}", r.table);
+    }
+    let mut line = format!(
+        "{direction:<7} {:<20} source {:>8}  target {:>8}  missing {}  extra {}  different {}",
+        r.table, r.source_rows, r.target_rows, r.missing, r.extra, r.different
+    );
+    if r.rejects > 0 {
+        line.push_str(&format!("  set aside {}", r.rejects));
+    }
+    if r.held_by_target > 0 {
+        line.push_str(&format!(
+            "  held by the {}'s own rows {}",
+            r.direction.map(|d| d.target().to_string()).unwrap_or_default(),
+            r.held_by_target
+        ));
+    }
+    let samples: Vec<String> =
+        [("missing", &r.missing_keys), ("extra", &r.extra_keys), ("different", &r.different_keys)]
+            .iter()
+            .filter(|(_, keys)| !keys.is_empty())
+            .map(|(kind, keys)| format!("{kind} {}", keys.join(" ")))
+            .collect();
+    if !samples.is_empty() {
+        line.push_str(&format!("  (e.g. {})", samples.join("; ")));
+    }
+    line
+}

@@ -1,0 +1,84 @@
+//! `pgbisync run`: forward then reverse, once or `--every` interval until interrupted. Ctrl-C during
+//! a pass lets the pass finish (each table commits or rolls back as a whole).
+
+use std::time::Duration;
+
+use super::args::RunArgs;
+use super::error::CommandError;
+use super::sync::{options, pass, take_lock};
+use super::Invocation;
+use crate::engine::{Connections, SyncOptions};
+use crate::spec::Direction;
+
+const BOTH: [Direction; 2] = [Direction::Forward, Direction::Reverse];
+
+pub(super) async fn run(inv: &Invocation<'_>, args: &RunArgs) -> Result<i32, CommandError> {
+    let options = options(inv, &BOTH, &args.sync)?;
+    let lock = take_lock(inv).await?;
+    let mut connections = inv.open().await?;
+    match args.every {
+        None => pass(inv.program, inv.out, &mut connections, &BOTH, &options).await,
+        Some(every) => repeat(inv, lock, &mut connections, &options, every).await,
+    }
+}
+
+async fn repeat(
+    inv: &Invocation<'_>,
+    mut lock: tokio_postgres::Client,
+    connections: &mut Connections,
+    options: &SyncOptions,
+    every: Duration,
+) -> Result<i32, CommandError> {
+    loop {
+        // The lock lives as long as its session: if the desktop dropped it between passes, take it
+        // again before the next pass, or stop if another run took it meanwhile.
+        if lock.is_closed() {
+            match take_lock(inv).await {
+                Ok(client) => lock = client,
+                Err(e @ CommandError::LockBusy { .. }) => return Err(e),
+                Err(e) => {
+                    inv.out.error_retrying(&e, every);
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => continue,
+                        _ = tokio::signal::ctrl_c() => return Ok(e.exit_code()),
+                    }
+                }
+            }
+        }
+        let (result, interrupted) = finish_pass(inv, connections, options).await;
+        let last = match result {
+            Ok(code) => code,
+            Err(e) => {
+                inv.out.error(&e);
+                e.exit_code()
+            }
+        };
+        if interrupted {
+            return Ok(last);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(last),
+        }
+    }
+}
+
+/// Runs one pass to its end even when Ctrl-C arrives meanwhile; whether it did.
+async fn finish_pass(
+    inv: &Invocation<'_>,
+    connections: &mut Connections,
+    options: &SyncOptions,
+) -> (Result<i32, CommandError>, bool) {
+    let pass = pass(inv.program, inv.out, connections, &BOTH, options);
+    tokio::pin!(pass);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            r = &mut pass => return (r, interrupted),
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                tracing::warn!("interrupted: finishing the current pass, then exiting");
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `pgbisync forward` and `reverse`, and the single pass `run` repeats: check the options, take the
+//! run lock, connect, sync through the engine, print what it did.
+
+use tokio_postgres::Client;
+
+use super::args::SyncArgs;
+use super::error::CommandError;
+use super::output::{Output, SyncProgress};
+use super::{exit, Invocation};
+use crate::engine::lock::{self, Lock};
+use crate::engine::{self, connect, Connections, RunReport, SyncOptions};
+use crate::program::Program;
+use crate::spec::{Direction, Side};
+
+pub(super) async fn run(inv: &Invocation<'_>, directions: &[Direction], args: &SyncArgs) -> Result<i32, CommandError> {
+    let options = options(inv, directions, args)?;
+    let _lock = take_lock(inv).await?;
+    let mut connections = inv.open().await?;
+    pass(inv.program, inv.out, &mut connections, directions, &options).await
+}
+
+/// Checks the configuration before anything connects, so a usage error exits 2 whatever the network.
+pub(super) fn options(
+    inv: &Invocation<'_>,
+    directions: &[Direction],
+    args: &SyncArgs,
+) -> Result<SyncOptions, CommandError> {
+    engine::check_tables(inv.program, directions, &args.tables)?;
+    let tenant = inv.tenant()?;
+    Ok(SyncOptions { full: args.full, tables: args.tables.clone(), dry_run: args.dry_run, tenant })
+}
+
+/// Takes the run lock on its own desktop connection; the lock lasts as long as the returned client.
+pub(super) async fn take_lock(inv: &Invocation<'_>) -> Result<Client, CommandError> {
+    let client = connect(&inv.url(Side::Desktop)?).await?;
+    match lock::acquire(client).await.map_err(CommandError::Lock)? {
+        Lock::Held(client) => Ok(client),
+        Lock::Busy { holder } => Err(CommandError::LockBusy { holder }),
+    }
+}
+
+/// One sync pass, printed; its exit code.
+pub(super) async fn pass(
+    program: &Program,
+    out: Output,
+    connections: &mut Connections,
+    directions: &[Direction],
+    options: &SyncOptions,
+) -> Result<i32, CommandError> {
+    let run = engine::sync(program, connections, directions, options, &SyncProgress::new(out)).await?;
+    let code = exit_code(&run);
+    out.sync_finished(&run, options.dry_run, code);
+    Ok(code)
+}
+
+/// 0 when every table synced, 1 when any was partial or failed.
+pub(super) fn exit_code(run: &RunReport) -> i32 {
+    if run.all_ok() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    }
+}

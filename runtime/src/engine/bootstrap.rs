@@ -1,0 +1,212 @@
+//! The one bootstrap both directions run before syncing: make sure the direction's metadata table
+//! and rejects table exist on the side that owns them, in the current shape, with one row per table
+//! for this run's scope. The old system crashed on a fresh database until someone created these by
+//! hand; this is the fix, written once with the direction as a value.
+//!
+//! The current shape keeps progress per (table, scope), so firms sharing one cloud never read or move
+//! each other's watermarks. Older shapes are upgraded in place. Their rows keep the scope `''`:
+//! under a tenant scope their owner is unknown, so no firm reads them and each firm's first run after
+//! the upgrade is a full pass (idempotent: it rewrites nothing that is already equal).
+
+use tokio_postgres::{GenericClient, Transaction};
+
+use super::db_error::{describe, is_permission_denied};
+use super::metadata::Scope;
+use super::names::ident;
+use crate::spec::{Direction, ManifestSpec};
+
+/// Columns of the current metadata shape beyond the old 4-column table
+/// (`table_name, last_sync_timestamp, created_at, updated_at`), added in place when missing.
+const METADATA_COLUMNS: &[(&str, &str)] = &[
+    ("last_sync_timestamp", "timestamp with time zone NOT NULL DEFAULT '1970-01-01 00:00:00+00'"),
+    ("created_at", "timestamp with time zone DEFAULT now()"),
+    ("updated_at", "timestamp with time zone DEFAULT now()"),
+    ("last_run_at", "timestamp with time zone"),
+    ("rows_copied", "bigint"),
+    ("status", "text"),
+    ("last_error", "text"),
+    ("scope", "text NOT NULL DEFAULT ''"),
+];
+
+/// The metadata's primary key in the current shape.
+const METADATA_KEY: [&str; 2] = ["table_name", "scope"];
+
+/// The epoch every new watermark starts at, so the first run is a full pass.
+pub const EPOCH: &str = "1970-01-01 00:00:00+00";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Metadata is in place: watermarks are read and written.
+    Ready { created: bool, upgraded: Vec<String>, seeded: u64 },
+    /// The metadata could not be created or upgraded (no permission); every table runs in full mode
+    /// and nothing is recorded.
+    Degraded { reason: String },
+}
+
+impl Bootstrap {
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Bootstrap::Ready { .. })
+    }
+}
+
+/// Ensures the metadata of `direction` on the connected (target) side, with a row per table in
+/// `scope` (none when `scope` is `None`: the tables are only created or upgraded). Safe to run
+/// concurrently: the work happens in one transaction behind a transaction-scoped advisory lock.
+pub async fn ensure<C: GenericClient>(
+    client: &mut C,
+    manifest: &ManifestSpec,
+    direction: Direction,
+    tables: &[&str],
+    scope: Option<&Scope>,
+) -> Result<Bootstrap, tokio_postgres::Error> {
+    let metadata = manifest.metadata_table(direction);
+    let rejects = manifest.rejects_table(direction);
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgbisync bootstrap ' || $1, 0))", &[&metadata]).await?;
+
+    let mut created = false;
+    let mut upgraded = Vec::new();
+    let attempt: Result<u64, tokio_postgres::Error> = async {
+        if exists(&tx, metadata).await? {
+            upgraded = upgrade_metadata(&tx, metadata).await?;
+        } else {
+            create_metadata(&tx, metadata).await?;
+            created = true;
+        }
+        upgraded.extend(ensure_rejects(&tx, rejects).await?);
+        match scope {
+            Some(scope) => seed(&tx, metadata, scope, tables).await,
+            None => Ok(0),
+        }
+    }
+    .await;
+    let seeded = match attempt {
+        Ok(n) => n,
+        Err(e) if is_permission_denied(&e) => {
+            let _ = tx.rollback().await;
+            return Ok(Bootstrap::Degraded { reason: describe(&e) });
+        }
+        Err(e) => return Err(e),
+    };
+    tx.commit().await?;
+    Ok(Bootstrap::Ready { created, upgraded, seeded })
+}
+
+async fn exists(tx: &Transaction<'_>, table: &str) -> Result<bool, tokio_postgres::Error> {
+    let row = tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&ident(table)]).await?;
+    Ok(row.get(0))
+}
+
+async fn create_metadata(tx: &Transaction<'_>, metadata: &str) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(&format!(
+        "CREATE TABLE {} (
+            table_name varchar(100) NOT NULL,
+            scope text NOT NULL DEFAULT '',
+            last_sync_timestamp timestamp with time zone NOT NULL DEFAULT '{EPOCH}',
+            created_at timestamp with time zone DEFAULT now(),
+            updated_at timestamp with time zone DEFAULT now(),
+            last_run_at timestamp with time zone,
+            rows_copied bigint,
+            status text,
+            last_error text,
+            PRIMARY KEY (table_name, scope)
+        )",
+        ident(metadata)
+    ))
+    .await
+}
+
+/// Adds the columns an older shape lacks and moves its primary key to (table_name, scope).
+/// Returns what changed, for the log.
+async fn upgrade_metadata(tx: &Transaction<'_>, metadata: &str) -> Result<Vec<String>, tokio_postgres::Error> {
+    let table = ident(metadata);
+    let columns = column_names(tx, metadata).await?;
+    let mut upgraded = Vec::new();
+    for (name, ddl) in METADATA_COLUMNS {
+        if !columns.iter().any(|c| c == name) {
+            tx.batch_execute(&format!("ALTER TABLE {table} ADD COLUMN {} {ddl}", ident(name))).await?;
+            upgraded.push(name.to_string());
+        }
+    }
+    let key = tx
+        .query_opt(
+            "SELECT c.conname::text, array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) \
+             FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'p'",
+            &[&table],
+        )
+        .await?;
+    let current: Option<(String, Vec<String>)> = key.map(|r| (r.get(0), r.get(1)));
+    if current.as_ref().map(|(_, cols)| cols.as_slice()) != Some(&METADATA_KEY.map(String::from)[..]) {
+        let drop = match &current {
+            Some((name, _)) => format!("DROP CONSTRAINT {}, ", ident(name)),
+            None => String::new(),
+        };
+        tx.batch_execute(&format!("ALTER TABLE {table} {drop}ADD PRIMARY KEY (table_name, scope)")).await?;
+        upgraded.push("primary key (table_name, scope)".into());
+    }
+    Ok(upgraded)
+}
+
+/// Creates the rejects table, or adds the scope an older shape lacks.
+async fn ensure_rejects(tx: &Transaction<'_>, rejects: &str) -> Result<Vec<String>, tokio_postgres::Error> {
+    let table = ident(rejects);
+    let index = ident(&format!("{rejects}_table_scope"));
+    if !exists(tx, rejects).await? {
+        tx.batch_execute(&format!(
+            "CREATE TABLE {table} (
+                id bigserial PRIMARY KEY,
+                table_name varchar(100) NOT NULL,
+                scope text NOT NULL DEFAULT '',
+                row_key text NOT NULL,
+                reason text NOT NULL,
+                row_data jsonb,
+                tracking_value timestamp with time zone,
+                seen_at timestamp with time zone NOT NULL DEFAULT now()
+            );
+            CREATE INDEX {index} ON {table} (table_name, scope)"
+        ))
+        .await?;
+        return Ok(Vec::new());
+    }
+    if column_names(tx, rejects).await?.iter().any(|c| c == "scope") {
+        return Ok(Vec::new());
+    }
+    tx.batch_execute(&format!(
+        "ALTER TABLE {table} ADD COLUMN scope text NOT NULL DEFAULT '';
+         CREATE INDEX {index} ON {table} (table_name, scope)"
+    ))
+    .await?;
+    Ok(vec![format!("{rejects}.scope")])
+}
+
+async fn column_names(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT a.attname::text FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&ident(table)],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Seeds one row per table of this scope at the epoch; existing rows (and their watermarks) stay.
+async fn seed(
+    tx: &Transaction<'_>,
+    metadata: &str,
+    scope: &Scope,
+    tables: &[&str],
+) -> Result<u64, tokio_postgres::Error> {
+    let names: Vec<&str> = tables.to_vec();
+    tx.execute(
+        &format!(
+            "INSERT INTO {m} (table_name, scope, last_sync_timestamp) \
+             SELECT n, $2, '{EPOCH}' FROM unnest($1::text[]) AS n \
+             WHERE NOT EXISTS (SELECT 1 FROM {m} x WHERE x.table_name = n AND x.scope = $2)",
+            m = ident(metadata)
+        ),
+        &[&names, &scope.as_str()],
+    )
+    .await
+}

@@ -1,0 +1,121 @@
+//! Opening connections: libpq-style URLs, TLS by `sslmode`, and errors that never show a password;
+//! and the two connections of a run.
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::ConnectionUrl;
+use crate::spec::Direction;
+
+/// The two open connections of a run, reopened when a transient failure closed one.
+pub struct Connections {
+    pub desktop_url: ConnectionUrl,
+    pub cloud_url: ConnectionUrl,
+    pub desktop: Client,
+    pub cloud: Client,
+}
+
+impl Connections {
+    pub async fn open(desktop_url: ConnectionUrl, cloud_url: ConnectionUrl) -> Result<Self, ConnectError> {
+        let desktop = connect(&desktop_url).await?;
+        let cloud = connect(&cloud_url).await?;
+        Ok(Connections { desktop_url, cloud_url, desktop, cloud })
+    }
+
+    pub(crate) async fn reopen_closed(&mut self) -> Result<(), ConnectError> {
+        if self.desktop.is_closed() {
+            self.desktop = connect(&self.desktop_url).await?;
+        }
+        if self.cloud.is_closed() {
+            self.cloud = connect(&self.cloud_url).await?;
+        }
+        Ok(())
+    }
+
+    /// (source, target) for a direction.
+    pub fn for_direction(&mut self, direction: Direction) -> (&mut Client, &mut Client) {
+        match direction {
+            Direction::Forward => (&mut self.desktop, &mut self.cloud),
+            Direction::Reverse => (&mut self.cloud, &mut self.desktop),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("the {side} database URL {url} is not valid: {reason}")]
+    BadUrl { side: crate::spec::Side, url: String, reason: String },
+    #[error("cannot connect to the {side} database at {url}: {reason}")]
+    Unreachable { side: crate::spec::Side, url: String, reason: String },
+}
+
+/// How the URL asks for TLS. tokio-postgres understands disable/prefer/require; verify-ca and
+/// verify-full are handled here so that certificate checking is explicit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+fn tls_mode(url: &str) -> (TlsMode, String) {
+    for (needle, mode) in [
+        ("sslmode=verify-full", TlsMode::VerifyFull),
+        ("sslmode=verify-ca", TlsMode::VerifyFull),
+        ("sslmode=require", TlsMode::Require),
+        ("sslmode=prefer", TlsMode::Prefer),
+        ("sslmode=allow", TlsMode::Prefer),
+        ("sslmode=disable", TlsMode::Disable),
+    ] {
+        if url.contains(needle) {
+            let driver_mode = if mode == TlsMode::VerifyFull {
+                "sslmode=require"
+            } else if mode == TlsMode::Prefer {
+                "sslmode=prefer"
+            } else {
+                needle
+            };
+            return (mode, url.replace(needle, driver_mode));
+        }
+    }
+    (TlsMode::Prefer, url.to_string())
+}
+
+/// Opens one connection, with TLS as the URL's `sslmode` asks.
+pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
+    let (mode, driver_url) = tls_mode(url.expose());
+    let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e: tokio_postgres::Error| {
+        ConnectError::BadUrl { side: url.side, url: url.redacted(), reason: crate::config::redact(&e.to_string()) }
+    })?;
+    if config.get_application_name().is_none() {
+        config.application_name("pgbisync");
+    }
+    config.connect_timeout(std::time::Duration::from_secs(15));
+    let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
+        side: url.side,
+        url: url.redacted(),
+        reason: crate::config::redact(&super::db_error::describe(&e)),
+    };
+    let client = if mode == TlsMode::Disable {
+        let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
+        tokio::spawn(drive(connection));
+        client
+    } else {
+        // prefer/require encrypt without checking the certificate, as libpq does; verify-full checks
+        // the chain against the web PKI roots and the host name.
+        let tls = super::tls::connector(mode == TlsMode::VerifyFull);
+        let (client, connection) = config.connect(tls).await.map_err(unreachable)?;
+        tokio::spawn(drive(connection));
+        client
+    };
+    Ok(client)
+}
+
+async fn drive<F>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "connection closed");
+    }
+}

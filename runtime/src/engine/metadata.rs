@@ -1,0 +1,144 @@
+//! Reading and writing one table's row of a direction's metadata table, and its rejects. Several
+//! firms share one cloud, so every row belongs to a [`Scope`]: a firm's run reads and moves only
+//! its own watermarks and replaces only its own rejects.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient};
+
+use super::names::ident;
+
+/// Whose progress a metadata or rejects row records: the tenant value, or `''` when the manifest
+/// declares no tenant scope (one deployment owns the metadata).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Scope(String);
+
+impl Scope {
+    /// The scope of a run with this tenant value. An integer is written in its plain decimal form,
+    /// so `1`, ` 1` and `01` are one firm and never three sets of watermarks.
+    pub fn of(tenant: Option<&str>) -> Scope {
+        let value = tenant.map(str::trim).unwrap_or("");
+        match value.parse::<i64>() {
+            Ok(n) => Scope(n.to_string()),
+            Err(_) => Scope(value.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The stored watermark of a table, or `None` when it has no row in this scope.
+pub async fn watermark<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    scope: &Scope,
+    table: &str,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT last_sync_timestamp FROM {} WHERE table_name = $1 AND scope = $2", ident(metadata)),
+            &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// What a run of one table left behind, written in the same transaction as its rows.
+pub struct RunRecord<'a> {
+    pub table: &'a str,
+    pub scope: &'a Scope,
+    pub watermark: Option<DateTime<Utc>>,
+    pub rows: i64,
+    pub status: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub async fn record<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    r: &RunRecord<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .query_typed(
+            &format!(
+                "UPDATE {} SET last_sync_timestamp = COALESCE($2, last_sync_timestamp), last_run_at = now(), \
+                 rows_copied = $3, status = $4, last_error = $5, updated_at = now() \
+                 WHERE table_name = $1 AND scope = $6",
+                ident(metadata)
+            ),
+            &[
+                (&r.table, Type::TEXT),
+                (&r.watermark, Type::TIMESTAMPTZ),
+                (&r.rows, Type::INT8),
+                (&r.status, Type::TEXT),
+                (&r.error, Type::TEXT),
+                (&r.scope.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Replaces a table's recorded rejects in this scope with the ones its staging set aside in this
+/// transaction. `describe` is the generated query yielding `(key, reason, row json, tracking value)`.
+pub async fn replace_rejects<C: GenericClient>(
+    client: &C,
+    rejects: &str,
+    scope: &Scope,
+    table: &str,
+    describe: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            &format!("DELETE FROM {} WHERE table_name = $1 AND scope = $2", ident(rejects)),
+            &[&table, &scope.as_str()],
+        )
+        .await?;
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {} (table_name, scope, row_key, reason, row_data, tracking_value) \
+                 SELECT $1, $2, x.k, x.reason, x.d::jsonb, x.t FROM ({describe}) AS x(k, reason, d, t)",
+                ident(rejects)
+            ),
+            &[&table, &scope.as_str()],
+        )
+        .await
+}
+
+/// Sets this scope's watermarks back to the epoch so its next run is a full pass.
+pub async fn reset(
+    client: &Client,
+    metadata: &str,
+    scope: &Scope,
+    tables: &[&str],
+) -> Result<u64, tokio_postgres::Error> {
+    let rows = client
+        .query_typed(
+            &format!(
+                "UPDATE {} SET last_sync_timestamp = '{}', updated_at = now() \
+                 WHERE table_name = ANY($1) AND scope = $2 RETURNING 1",
+                ident(metadata),
+                super::bootstrap::EPOCH
+            ),
+            &[(&tables, Type::TEXT_ARRAY), (&scope.as_str(), Type::TEXT)],
+        )
+        .await?;
+    Ok(rows.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn one_firm_has_one_scope_however_its_number_is_written() {
+        assert_eq!(Scope::of(Some("1")), Scope::of(Some(" 01 ")));
+        assert_eq!(Scope::of(Some("1")).as_str(), "1");
+        assert_ne!(Scope::of(Some("1")), Scope::of(Some("2")));
+        assert_eq!(Scope::of(None).as_str(), "");
+        assert_eq!(Scope::of(Some("acme")).as_str(), "acme");
+    }
+}

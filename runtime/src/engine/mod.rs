@@ -1,0 +1,159 @@
+//! The engine: runs the requested directions and returns what each table did. It never prints;
+//! progress and each finished table go to the caller's [`Observer`].
+//!
+//! A direction bootstraps its metadata, compares the live tables with the manifest, then syncs each
+//! selected table in order. A table that fails is reported and the others still sync.
+
+mod apply;
+pub(crate) mod bootstrap;
+mod connections;
+pub(crate) mod db_error;
+mod error;
+pub(crate) mod lock;
+pub(crate) mod metadata;
+pub(crate) mod names;
+mod observer;
+mod pipeline;
+mod prepare;
+mod report;
+mod retry;
+pub(crate) mod schema_check;
+pub(crate) mod status;
+mod tls;
+pub(crate) mod verify;
+mod watermark;
+
+pub use connections::{connect, ConnectError, Connections};
+pub use error::{EngineError, TableError, UnknownTables};
+pub use observer::{Observer, Silent};
+pub use report::{DirectionReport, RunReport, Status, TableReport};
+
+use crate::codec::CompiledTable;
+use crate::program::Program;
+use crate::spec::{Direction, ManifestSpec};
+use prepare::prepare;
+
+/// The options of one sync pass.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Read every table completely, ignoring watermarks.
+    pub full: bool,
+    /// Only these tables (manifest, desktop or cloud names); empty for all.
+    pub tables: Vec<String>,
+    /// Do everything, then roll the target back.
+    pub dry_run: bool,
+    /// The tenant value when the manifest declares a tenant scope.
+    pub tenant: Option<String>,
+}
+
+/// A usage error naming every table that is not a compiled table of these directions.
+pub fn check_tables(program: &Program, directions: &[Direction], tables: &[String]) -> Result<(), UnknownTables> {
+    let unknown = program.unknown_tables(directions, tables);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(UnknownTables { names: unknown.into_iter().map(str::to_string).collect() })
+}
+
+/// Runs the given directions once, in the order given.
+pub async fn sync(
+    program: &Program,
+    connections: &mut Connections,
+    directions: &[Direction],
+    options: &SyncOptions,
+    observer: &dyn Observer,
+) -> Result<RunReport, EngineError> {
+    check_tables(program, directions, &options.tables)?;
+    let mut run = RunReport::default();
+    for direction in directions {
+        let tables = program.tables(*direction, &options.tables);
+        if tables.is_empty() {
+            continue;
+        }
+        let report = if options.dry_run {
+            dry_run(program.manifest, connections, *direction, &tables, options, observer).await?
+        } else {
+            run_direction(program.manifest, connections, *direction, &tables, options, observer).await?
+        };
+        run.directions.push(report);
+    }
+    Ok(run)
+}
+
+/// Syncs `tables` (already filtered to this direction, in sync order), each in its own target
+/// transaction, retrying transient failures.
+async fn run_direction(
+    manifest: &ManifestSpec,
+    connections: &mut Connections,
+    direction: Direction,
+    tables: &[&dyn CompiledTable],
+    sync: &SyncOptions,
+    observer: &dyn Observer,
+) -> Result<DirectionReport, EngineError> {
+    // A long-running `run --every` outlives connections (server restarts, pooler idle timeouts).
+    connections.reopen_closed().await?;
+    let (source, target) = connections.for_direction(direction);
+    let prepared = prepare(manifest, source, target, direction, tables, sync).await?;
+    let mut reports = Vec::new();
+    for table in tables {
+        let spec = table.spec();
+        let result = match prepared.differences(manifest, spec) {
+            Some(failure) => Err(failure),
+            None => retry::sync_with_retries(*table, manifest, connections, &prepared.options, observer).await,
+        };
+        let report = result.unwrap_or_else(|e| TableReport::failed(spec, &e));
+        if report.status == Status::Failed && prepared.options.metadata {
+            let (_, target) = connections.for_direction(direction);
+            let record = metadata::RunRecord {
+                table: spec.name,
+                scope: &prepared.options.scope,
+                watermark: None,
+                rows: 0,
+                status: "failed",
+                error: report.error.as_deref(),
+            };
+            if let Err(e) = metadata::record(target, manifest.metadata_table(direction), &record).await {
+                tracing::warn!(table = spec.name, error = %db_error::describe(&e), "could not record the failure");
+            }
+        }
+        observer.table_finished(&report);
+        reports.push(report);
+    }
+    Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports })
+}
+
+/// Does all of a direction inside one target transaction (so each table sees the rows staged
+/// before it, as a real run would) and rolls it back. Nothing is retried.
+async fn dry_run(
+    manifest: &ManifestSpec,
+    connections: &mut Connections,
+    direction: Direction,
+    tables: &[&dyn CompiledTable],
+    sync: &SyncOptions,
+    observer: &dyn Observer,
+) -> Result<DirectionReport, EngineError> {
+    connections.reopen_closed().await?;
+    let (source, target) = connections.for_direction(direction);
+    let mut outer = target.transaction().await.map_err(|source| EngineError::DryRun {
+        direction,
+        side: direction.target(),
+        source,
+    })?;
+    let prepared = prepare(manifest, source, &mut outer, direction, tables, sync).await?;
+    let mut reports = Vec::new();
+    for table in tables {
+        let spec = table.spec();
+        let result = match prepared.differences(manifest, spec) {
+            Some(failure) => Err(failure),
+            None => {
+                observer.table_started(spec);
+                pipeline::sync_table(*table, manifest, source, &mut outer, &prepared.options, observer).await
+            }
+        };
+        let report = result.unwrap_or_else(|e| TableReport::failed(spec, &e));
+        observer.table_finished(&report);
+        reports.push(report);
+    }
+    let _ = outer.rollback().await;
+    Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports })
+}

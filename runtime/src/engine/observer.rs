@@ -1,0 +1,25 @@
+//! How the engine tells its caller what it is doing while it does it, without printing anything
+//! itself: the command line draws a progress line and prints each table's line; tests pass
+//! [`Silent`].
+
+use super::TableReport;
+use crate::spec::TableSpec;
+
+/// Notified as tables are synced. Called from the task running the sync; `Sync` because the row
+/// count is reported from inside the transfer future.
+pub trait Observer: Sync {
+    /// A table (or a retry of it) begins.
+    fn table_started(&self, _spec: &TableSpec) {}
+    /// Rows read and staged so far, every few thousand rows of a long table.
+    fn rows_transferred(&self, _spec: &TableSpec, _rows: u64) {}
+    /// The rows of the table are all staged, or the transfer stopped.
+    fn transfer_finished(&self, _spec: &TableSpec) {}
+    /// The table is done: synced, partial, or failed.
+    fn table_finished(&self, _report: &TableReport) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Observer for Silent {}

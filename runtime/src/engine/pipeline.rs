@@ -1,0 +1,300 @@
+//! One table, one direction: read the source as a binary COPY stream, stage it on the target with a
+//! binary COPY, set aside the rows that cannot be applied, apply the rest set-based with the table's
+//! strategy, and record the watermark -- all of the target's writes in one transaction.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
+
+use super::apply::{apply, set_aside};
+use super::metadata::{self, RunRecord, Scope};
+use super::names::{self, ident, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
+use super::watermark::{self, Horizon};
+use super::{Observer, Status, TableError, TableReport};
+use crate::codec::{CompiledTable, TransferError};
+use crate::spec::{ManifestSpec, Mode, Side, TableSpec};
+
+/// Staged batches at least this large are analyzed before they are checked and applied.
+const ANALYZE_FROM_ROWS: u64 = 10_000;
+
+/// How a run treats every table.
+#[derive(Debug, Clone)]
+pub(crate) struct RunOptions {
+    /// Read every table completely, whatever its watermark.
+    pub full: bool,
+    pub tenant: Option<String>,
+    /// Whose metadata and rejects rows this run reads and writes (the tenant's).
+    pub scope: Scope,
+    /// False when the bootstrap could not create the metadata: full reads, nothing recorded.
+    pub metadata: bool,
+    /// Source tables whose key a unique index guarantees: no duplicates to drop.
+    pub unique_sources: HashSet<String>,
+}
+
+/// Sets the `pgbisync.*` settings the generated SQL reads (COPY cannot take parameters, so values
+/// reach it this way, still as bound parameters), local to the transaction.
+pub(crate) async fn set_settings(
+    tx: &Transaction<'_>,
+    manifest: &ManifestSpec,
+    tenant: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT set_config('{}', $1, true), set_config('{}', $2, true), set_config('{}', $3, true), \
+         set_config('{}', $4, true)",
+        names::SETTING_ORIGIN_DESKTOP,
+        names::SETTING_ORIGIN_CLOUD,
+        names::SETTING_TENANT,
+        names::SETTING_SINCE
+    );
+    tx.execute(&sql, &[&manifest.origin_desktop, &manifest.origin_cloud, &tenant.unwrap_or(""), &since.to_rfc3339()])
+        .await?;
+    Ok(())
+}
+
+/// A database error of this table on one side.
+fn on(spec: &'static TableSpec, side: Side) -> impl Fn(tokio_postgres::Error) -> TableError + Copy {
+    move |source| TableError::Database { table: spec.name, side, source }
+}
+
+/// Where this run reads from, decided before the read's snapshot is taken.
+struct ReadPlan {
+    incremental: bool,
+    since: DateTime<Utc>,
+    /// The watermark the next run starts from if nothing is set aside.
+    next_watermark: DateTime<Utc>,
+}
+
+async fn plan<C: GenericClient>(
+    spec: &'static TableSpec,
+    manifest: &ManifestSpec,
+    source: &Client,
+    target: &C,
+    options: &RunOptions,
+) -> Result<ReadPlan, TableError> {
+    let incremental =
+        spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
+    let metadata_table = manifest.metadata_table(spec.direction);
+    let stored = if options.metadata {
+        metadata::watermark(target, metadata_table, &options.scope, spec.name)
+            .await
+            .map_err(on(spec, spec.direction.target()))?
+    } else {
+        None
+    };
+    let since = if incremental { stored.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
+    // From the epoch, the incremental read selects every row: read it plainly.
+    let incremental = incremental && since > DateTime::<Utc>::UNIX_EPOCH;
+    // Taken before the read's snapshot: every row the snapshot misses belongs to a transaction that
+    // started at or after this instant, so the next run reading from here cannot miss it.
+    let Horizon { watermark: next_watermark } =
+        watermark::horizon(source, Duration::from_secs(manifest.lookback_seconds as u64))
+            .await
+            .map_err(on(spec, spec.direction.source()))?;
+    Ok(ReadPlan { incremental, since, next_watermark })
+}
+
+/// Syncs one table. `source` and `target` are the two sides for the table's direction.
+pub(crate) async fn sync_table<C: GenericClient>(
+    table: &dyn CompiledTable,
+    manifest: &ManifestSpec,
+    source: &mut Client,
+    target: &mut C,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<TableReport, TableError> {
+    let spec = table.spec();
+    let started = Instant::now();
+    let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
+    let plan = plan(spec, manifest, source, target, options).await?;
+
+    let source_tx = begin_read(source, spec, manifest, options, &plan).await.map_err(on_source)?;
+    let read_sql =
+        if plan.incremental { spec.sql.read_incremental.unwrap_or(spec.sql.read_full) } else { spec.sql.read_full };
+
+    let tx = target.transaction().await.map_err(on_target)?;
+    create_stage(&tx, spec, manifest, options, plan.since).await.map_err(on_target)?;
+    let out = source_tx.copy_out(read_sql).await.map_err(on_source)?;
+    let sink = tx.copy_in(spec.sql.copy_stage).await.map_err(on_target)?;
+    let progress = |rows| observer.rows_transferred(spec, rows);
+    let transferred = table.transfer(out, sink, &progress).await;
+    observer.transfer_finished(spec);
+    let rows_read = transferred
+        .map_err(|e| match e {
+            TransferError::Read(source) => on_source(source),
+            TransferError::Write(source) => on_target(source),
+            TransferError::Decode { row, source } => TableError::Decode { table: spec.name, row, source },
+        })?
+        .rows;
+    source_tx.commit().await.map_err(on_source)?;
+    tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
+
+    let duplicates_dropped = check_stage(&tx, spec, options, rows_read).await.map_err(on_target)?;
+    tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "deduplicated and checked");
+    for statement in spec.sql.prepare {
+        tx.execute(*statement, &[]).await.map_err(on_target)?;
+    }
+    let written = apply(&tx, spec).await.map_err(on_target)?;
+    tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
+
+    let rejects = read_rejects(&tx, spec, plan.next_watermark).await.map_err(on_target)?;
+    let status = if rejects.count > 0 { Status::Partial } else { Status::Ok };
+    if options.metadata {
+        record(&tx, manifest, spec, &options.scope, &rejects, written, status).await.map_err(on_target)?;
+    }
+    // Dropped explicitly: inside a dry run's outer transaction, ON COMMIT DROP would wait for the end.
+    tx.batch_execute(&format!("DROP TABLE {}, {}, {}", ident(STAGE), ident(REJECTED), ident(SET_ASIDE)))
+        .await
+        .map_err(on_target)?;
+    tx.commit().await.map_err(on_target)?;
+
+    Ok(TableReport {
+        table: spec.name.to_string(),
+        direction: spec.direction,
+        source: spec.source.name.to_string(),
+        target: spec.target.name.to_string(),
+        mode: if plan.incremental { "incremental" } else { "full" },
+        status,
+        rows_read,
+        rows_written: written,
+        duplicates_dropped,
+        rejected: rejects.count,
+        reject_samples: rejects.samples,
+        watermark_from: plan.incremental.then_some(plan.since),
+        watermark_to: options.metadata.then_some(rejects.watermark),
+        millis: started.elapsed().as_millis(),
+        error: None,
+    })
+}
+
+/// The source's read-only snapshot, with the settings the read query uses.
+async fn begin_read<'a>(
+    source: &'a mut Client,
+    spec: &TableSpec,
+    manifest: &ManifestSpec,
+    options: &RunOptions,
+    plan: &ReadPlan,
+) -> Result<Transaction<'a>, tokio_postgres::Error> {
+    let tx = source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+    set_settings(&tx, manifest, options.tenant.as_deref(), plan.since).await?;
+    if plan.incremental && spec.sql.dedup.is_some() && !options.unique_sources.contains(spec.source.name) {
+        // The read joins the table to its own changed keys; on a legacy table without statistics
+        // the planner may pick a nested loop, quadratic in the rows changed. A hash join is linear.
+        tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
+    }
+    Ok(tx)
+}
+
+/// Prepares the target's transaction: settings, memory, and the empty temporary tables.
+async fn create_stage(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    manifest: &ManifestSpec,
+    options: &RunOptions,
+    since: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    set_settings(tx, manifest, options.tenant.as_deref(), since).await?;
+    // Dedup, checks and apply hash or sort the whole batch; the default 4 MB spills a large
+    // table to disk. Local to this transaction.
+    tx.batch_execute("SET LOCAL work_mem = '128MB'").await?;
+    tx.batch_execute(spec.sql.create_stage).await?;
+    tx.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE {} ({} bigint NOT NULL, {} text NOT NULL) ON COMMIT DROP; \
+         CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP",
+        ident(REJECTED),
+        ident(ROW_NUMBER),
+        names::REASON,
+        ident(SET_ASIDE),
+        ident(STAGE)
+    ))
+    .await
+}
+
+/// Analyzes a large batch, drops duplicate keys and sets aside the rows the checks refuse; returns
+/// the duplicates dropped.
+async fn check_stage(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    options: &RunOptions,
+    rows: u64,
+) -> Result<u64, tokio_postgres::Error> {
+    // Temporary tables are never analyzed automatically; without statistics the planner guesses
+    // the batch's size and may hash a million staged rows to probe an empty target. Small batches
+    // cannot go far wrong and skip the cost.
+    if rows >= ANALYZE_FROM_ROWS {
+        // The row count and the key's statistics are what the joins need; all columns cost 5x more.
+        let columns: Vec<String> = std::iter::once(ROW_NUMBER).chain(spec.key.iter().copied()).map(ident).collect();
+        tx.batch_execute(&format!("ANALYZE {} ({})", ident(STAGE), columns.join(", "))).await?;
+    }
+    let duplicates_dropped = match spec.sql.dedup {
+        Some(sql) if !options.unique_sources.contains(spec.source.name) => tx.execute(sql, &[]).await?,
+        _ => 0,
+    };
+    for check in spec.sql.checks {
+        tx.execute(*check, &[]).await?;
+    }
+    set_aside(tx).await?;
+    Ok(duplicates_dropped)
+}
+
+/// The rows this run set aside, and the watermark they allow.
+struct Rejects {
+    count: u64,
+    samples: Vec<(String, String)>,
+    watermark: DateTime<Utc>,
+}
+
+async fn read_rejects(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    next_watermark: DateTime<Utc>,
+) -> Result<Rejects, tokio_postgres::Error> {
+    let count: i64 = tx
+        .query_one(&format!("SELECT count(DISTINCT {}) FROM {}", ident(ROW_NUMBER), ident(REJECTED)), &[])
+        .await?
+        .get(0);
+    // One read of the rows set aside: a few samples for the report, and the oldest tracking value,
+    // which the watermark must not pass (rejected rows are read again next time).
+    let described = tx
+        .query(
+            &format!(
+                "SELECT x.k, x.reason, min(x.t) OVER () FROM ({}) AS x(k, reason, d, t) ORDER BY x.k LIMIT 5",
+                spec.sql.describe_rejects
+            ),
+            &[],
+        )
+        .await?;
+    let samples = described.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let oldest: Option<DateTime<Utc>> = described.first().and_then(|r| r.get(2));
+    let watermark = match oldest {
+        Some(t) if t < next_watermark => t,
+        _ => next_watermark,
+    };
+    Ok(Rejects { count: count as u64, samples, watermark })
+}
+
+/// Records the rejects and the run in the metadata, inside the table's transaction.
+async fn record(
+    tx: &Transaction<'_>,
+    manifest: &ManifestSpec,
+    spec: &TableSpec,
+    scope: &Scope,
+    rejects: &Rejects,
+    written: u64,
+    status: Status,
+) -> Result<(), tokio_postgres::Error> {
+    let rejects_table = manifest.rejects_table(spec.direction);
+    metadata::replace_rejects(tx, rejects_table, scope, spec.name, spec.sql.describe_rejects).await?;
+    let error = (rejects.count > 0).then(|| format!("{} row(s) set aside; see {rejects_table}", rejects.count));
+    let run = RunRecord {
+        table: spec.name,
+        scope,
+        watermark: Some(rejects.watermark),
+        rows: written as i64,
+        status: status.as_str(),
+        error: error.as_deref(),
+    };
+    metadata::record(tx, manifest.metadata_table(spec.direction), &run).await
+}
