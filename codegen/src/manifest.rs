@@ -1,6 +1,7 @@
 //! The manifest exactly as the file spells it: serde types, no validation beyond shape.
 //! Every struct rejects unknown keys, so a typo is an error with a line, not a silent default.
 
+use pgbisync_contract::{Mode, Strategy};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -160,8 +161,8 @@ pub struct Reference {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectionDef {
-    pub mode: Spanned<ModeDef>,
-    pub strategy: Spanned<StrategyDef>,
+    pub mode: Spanned<Mode>,
+    pub strategy: Spanned<Strategy>,
     pub track: Option<Spanned<String>>,
     /// Shared columns not written in this direction.
     #[serde(default)]
@@ -171,21 +172,6 @@ pub struct DirectionDef {
     pub set: Vec<Spanned<SetDef>>,
     #[serde(default)]
     pub dedup: Option<Spanned<DedupDef>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModeDef {
-    Full,
-    Incremental,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StrategyDef {
-    Upsert,
-    ReplaceOrigin,
-    InsertOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

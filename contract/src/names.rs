@@ -19,6 +19,11 @@ pub const TRACKING: &str = "_track";
 /// The rejected table's text column saying why.
 pub const REASON: &str = "reason";
 
+/// The key text column of both sides' verify queries: the engine merge-joins on it.
+pub const VERIFY_KEY: &str = "k";
+/// The md5 of a row's synced values in the verify queries.
+pub const VERIFY_HASH: &str = "h";
+
 /// The savepoint the apply step halves a failing batch under.
 pub const APPLY_SAVEPOINT: &str = "pgbisync_apply";
 
@@ -40,7 +45,7 @@ impl Setting {
     pub const ALL: [Setting; 4] = [Setting::OriginDesktop, Setting::OriginCloud, Setting::Tenant, Setting::Since];
 
     /// The setting's full name, as `set_config` and `current_setting` take it.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Setting::OriginDesktop => "pgbisync.origin_desktop",
             Setting::OriginCloud => "pgbisync.origin_cloud",

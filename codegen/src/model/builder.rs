@@ -17,9 +17,6 @@ pub(super) struct Builder {
     pub(super) declared: BTreeSet<String>,
 }
 
-/// Column names the staging table uses for itself.
-const RESERVED_COLUMNS: &[&str] = &["_n", "_track"];
-
 pub(super) fn pos<T>(s: &Spanned<T>) -> Position {
     Position::of(s)
 }
@@ -98,7 +95,7 @@ impl Builder {
             );
             return None;
         }
-        if RESERVED_COLUMNS.contains(&name) || name.starts_with("_pgbisync") {
+        if pgbisync_contract::names::is_reserved_column(name) {
             self.error(
                 pos(spec),
                 Some(table),

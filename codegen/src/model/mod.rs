@@ -15,81 +15,8 @@ use crate::diagnostic::Diagnostics;
 use crate::manifest::Manifest;
 use crate::types::PgType;
 
+pub use pgbisync_contract::{Direction, Mode, Side as SideName, Strategy};
 pub use renames::Renames;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Forward,
-    Reverse,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Forward => "forward",
-            Direction::Reverse => "reverse",
-        }
-    }
-    pub fn source(self) -> SideName {
-        match self {
-            Direction::Forward => SideName::Desktop,
-            Direction::Reverse => SideName::Cloud,
-        }
-    }
-    pub fn target(self) -> SideName {
-        match self {
-            Direction::Forward => SideName::Cloud,
-            Direction::Reverse => SideName::Desktop,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SideName {
-    Desktop,
-    Cloud,
-}
-
-impl SideName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SideName::Desktop => "desktop",
-            SideName::Cloud => "cloud",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Full,
-    Incremental,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Full => "full",
-            Mode::Incremental => "incremental",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    Upsert,
-    ReplaceOrigin,
-    InsertOnly,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Upsert => "upsert",
-            Strategy::ReplaceOrigin => "replace_origin",
-            Strategy::InsertOnly => "insert_only",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {

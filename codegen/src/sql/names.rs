@@ -3,26 +3,28 @@
 //! prefix (or live only inside a statement) where they could meet a manifest name.
 //!
 //! Identifiers are [`Ident`]s, which display double-quoted; CTE names are bare words that only
-//! the statements declaring them use.
+//! the statements declaring them use. Names the engine also uses come from `pgbisync-contract`.
+
+use pgbisync_contract::names::{self as shared, Setting};
 
 use super::fragment::Ident;
 
 /// Staging table each table-direction copies its batch into, inside the target transaction
 /// (temporary, dropped on commit, so concurrent runs never see each other's).
-pub const STAGE: Ident<'static> = Ident("_pgbisync_stage");
+pub const STAGE: Ident<'static> = Ident(shared::STAGE_TABLE);
 /// Why staged rows were set aside, `(_n, reason)`; created by the engine, filled by the checks.
-pub const REJECTED: Ident<'static> = Ident("_pgbisync_rejected");
+pub const REJECTED: Ident<'static> = Ident(shared::REJECTED_TABLE);
 /// The staged rows set aside (same columns as staging); created by the engine, read by
 /// `describe_rejects`.
-pub const SET_ASIDE: Ident<'static> = Ident("_pgbisync_set_aside");
+pub const SET_ASIDE: Ident<'static> = Ident(shared::SET_ASIDE_TABLE);
 
 /// Staging's row number: the engine numbers rows as it copies them, so statements can work on a
 /// range of them (`$1`..`$2`) and a reject can point at its row.
-pub const ROW_NUMBER: Ident<'static> = Ident("_n");
+pub const ROW_NUMBER: Ident<'static> = Ident(shared::ROW_NUMBER);
 /// Staging's copy of the source's tracking value, for newest-wins dedup and the watermark.
-pub const TRACK: Ident<'static> = Ident("_track");
+pub const TRACK: Ident<'static> = Ident(shared::TRACKING);
 /// The rejected table's text column saying why a row was set aside.
-pub const REASON: Ident<'static> = Ident("reason");
+pub const REASON: Ident<'static> = Ident(shared::REASON);
 
 /// A row's text in replace_origin's multiset matching (a manifest may name a column `r`).
 pub const ROW_TEXT: Ident<'static> = Ident("_pgbisync_r");
@@ -34,9 +36,9 @@ pub const ROW_ID: Ident<'static> = Ident("_pgbisync_id");
 pub const RANK: Ident<'static> = Ident("_pgbisync_rank");
 
 /// Verify's key text column: the engine merge-joins both sides on it.
-pub const VERIFY_KEY: Ident<'static> = Ident("k");
+pub const VERIFY_KEY: Ident<'static> = Ident(shared::VERIFY_KEY);
 /// Verify's md5 of a row's synced values.
-pub const VERIFY_HASH: Ident<'static> = Ident("h");
+pub const VERIFY_HASH: Ident<'static> = Ident(shared::VERIFY_HASH);
 /// Verify's flag saying whether a target row the source lacks counts as extra.
 pub const VERIFY_OWNED: Ident<'static> = Ident("o");
 
@@ -47,13 +49,13 @@ pub const TGT: &str = "tgt";
 
 /// Setting holding the origin value of rows born on the desktop; values reach SQL only as
 /// settings or parameters, and COPY cannot take parameters.
-pub const ORIGIN_DESKTOP: &str = "pgbisync.origin_desktop";
+pub const ORIGIN_DESKTOP: &str = Setting::OriginDesktop.name();
 /// Setting holding the origin value of rows born in the cloud.
-pub const ORIGIN_CLOUD: &str = "pgbisync.origin_cloud";
+pub const ORIGIN_CLOUD: &str = Setting::OriginCloud.name();
 /// Setting holding the tenant the run is scoped to.
-pub const TENANT: &str = "pgbisync.tenant";
+pub const TENANT: &str = Setting::Tenant.name();
 /// Setting holding the incremental read's lower bound (the watermark minus the lookback).
-pub const SINCE: &str = "pgbisync.since";
+pub const SINCE: &str = Setting::Since.name();
 
 /// Prefix of the trigger function the demo DDL creates per bookkeeping column (`pgbisync_` keeps
 /// it apart from a deployment's own functions).

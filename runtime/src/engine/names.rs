@@ -1,31 +1,21 @@
-//! Every SQL name the engine writes by hand and the generated SQL must agree on: the temporary
-//! tables of a table's transaction, their columns, the `pgbisync.*` settings and the apply savepoint.
-//! They are kept in one place so that one shared definition can later serve both the generator and
-//! the engine; a name changed on one side only would break every sync at run time, not at build time.
+//! The SQL names the engine writes by hand: those the generated SQL must agree on come from
+//! `pgbisync-contract`, defined once for the generator and the engine.
+
+use pgbisync_contract::names::{self as shared, Setting};
+
+pub use shared::{APPLY_SAVEPOINT, REASON, ROW_NUMBER, VERIFY_HASH, VERIFY_KEY};
 
 /// The temporary staging table the source rows are copied into.
-pub const STAGE: &str = "_pgbisync_stage";
+pub const STAGE: &str = shared::STAGE_TABLE;
 /// `(_n, reason)` of the staged rows the checks or the apply refused.
-pub const REJECTED: &str = "_pgbisync_rejected";
+pub const REJECTED: &str = shared::REJECTED_TABLE;
 /// The refused staged rows, moved out of staging.
-pub const SET_ASIDE: &str = "_pgbisync_set_aside";
-/// The row number column of staging (the first staged column).
-pub const ROW_NUMBER: &str = "_n";
-/// The reason column of [`REJECTED`].
-pub const REASON: &str = "reason";
+pub const SET_ASIDE: &str = shared::SET_ASIDE_TABLE;
 
-/// Settings the generated SQL reads with `current_setting(..)`, since COPY takes no parameters.
-pub const SETTING_ORIGIN_DESKTOP: &str = "pgbisync.origin_desktop";
-pub const SETTING_ORIGIN_CLOUD: &str = "pgbisync.origin_cloud";
-pub const SETTING_TENANT: &str = "pgbisync.tenant";
-pub const SETTING_SINCE: &str = "pgbisync.since";
-
-/// The savepoint each apply range runs under.
-pub const APPLY_SAVEPOINT: &str = "pgbisync_apply";
-
-/// The key and value-hash columns of the generated verify queries.
-pub const VERIFY_KEY: &str = "k";
-pub const VERIFY_HASH: &str = "h";
+pub const SETTING_ORIGIN_DESKTOP: &str = Setting::OriginDesktop.name();
+pub const SETTING_ORIGIN_CLOUD: &str = Setting::OriginCloud.name();
+pub const SETTING_TENANT: &str = Setting::Tenant.name();
+pub const SETTING_SINCE: &str = Setting::Since.name();
 
 /// Quotes an identifier the engine itself puts into SQL (metadata and rejects tables, the names above).
 pub fn ident(name: &str) -> String {

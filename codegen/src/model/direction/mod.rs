@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 
 use super::builder::Builder;
 use super::{Direction, Mode, Settings, Side, Strategy, Table, TableDirection};
-use crate::manifest::{self, DirectionDef, ModeDef, StrategyDef};
+use crate::manifest::{self, DirectionDef};
 
 /// Everything a direction's steps read.
 pub(super) struct Context<'a> {
@@ -45,18 +45,11 @@ impl Context<'_> {
     }
 
     fn mode(&self) -> Mode {
-        match self.d.value.mode.value {
-            ModeDef::Full => Mode::Full,
-            ModeDef::Incremental => Mode::Incremental,
-        }
+        self.d.value.mode.value
     }
 
     fn strategy(&self) -> Strategy {
-        match self.d.value.strategy.value {
-            StrategyDef::Upsert => Strategy::Upsert,
-            StrategyDef::ReplaceOrigin => Strategy::ReplaceOrigin,
-            StrategyDef::InsertOnly => Strategy::InsertOnly,
-        }
+        self.d.value.strategy.value
     }
 
     /// Problems of the table itself (its references) are reported by one direction only: forward
