@@ -108,82 +108,50 @@ fn constant(ty: &PgType, value: &str) -> TokenStream {
     }
 }
 
-fn table_direction(t: &TableDirection) -> TokenStream {
-    let source_ty = type_name(t, "Source");
-    let staged_ty = type_name(t, "Staged");
-    let codec_ty = type_name(t, "");
-    let spec_static = static_name(t);
-    let doc_source = format!(" A row of `{}` as read from the {}.", t.source.name, t.source.side.as_str());
-    let doc_staged = format!(" A row on its way into `{}` on the {}.", t.target.name, t.target.side.as_str());
-    let doc_codec = format!(
-        " `{}` {}: {} -> {}, {} mode, {}.",
-        t.table,
-        t.direction.as_str(),
-        t.source.name,
-        t.target.name,
-        t.mode.as_str(),
-        t.strategy.as_str()
-    );
+/// The staged row's fields, how a source row converts into them, and the values staged per row.
+struct StagedParts {
+    fields: Vec<TokenStream>,
+    convert: Vec<TokenStream>,
+    values: Vec<TokenStream>,
+}
 
-    let source_fields = t.read.iter().map(|c| {
-        let f = field(&c.name);
-        let ty = value_type(&c.ty, c.nullable);
-        quote!(pub #f: #ty)
-    });
-    let decode_fields = t.read.iter().enumerate().map(|(i, c)| {
-        let f = field(&c.name);
-        let i = proc_macro2::Literal::usize_unsuffixed(i);
-        quote!(#f: row.try_get(#i)?)
-    });
-    let mut staged_fields: Vec<TokenStream> = t
-        .staged
-        .iter()
-        .map(|s| {
-            let f = field(&s.name);
-            let ty = value_type(&s.ty, s.nullable);
-            quote!(pub #f: #ty)
-        })
-        .collect();
-    let mut convert_fields: Vec<TokenStream> = t
-        .staged
-        .iter()
-        .map(|s| {
-            let f = field(&s.name);
-            match &s.value {
-                StagedValue::Source { column, .. } => {
-                    let src = field(column);
-                    if t.tracking.as_deref() == Some(column.as_str()) {
-                        quote!(#f: source.#src.clone())
-                    } else {
-                        quote!(#f: source.#src)
-                    }
-                }
-                StagedValue::Constant(v) => {
-                    let c = constant(&s.ty, v);
-                    quote!(#f: #c)
+fn staged_parts(t: &TableDirection) -> StagedParts {
+    let mut parts = StagedParts { fields: Vec::new(), convert: Vec::new(), values: Vec::new() };
+    for s in &t.staged {
+        let f = field(&s.name);
+        let ty = value_type(&s.ty, s.nullable);
+        parts.fields.push(quote!(pub #f: #ty));
+        parts.convert.push(match &s.value {
+            StagedValue::Source { column, .. } => {
+                let src = field(column);
+                if t.tracking.as_deref() == Some(column.as_str()) {
+                    quote!(#f: source.#src.clone())
+                } else {
+                    quote!(#f: source.#src)
                 }
             }
-        })
-        .collect();
-    let mut values: Vec<TokenStream> = t
-        .staged
-        .iter()
-        .map(|s| {
-            let f = field(&s.name);
-            quote!(&staged.#f)
-        })
-        .collect();
+            StagedValue::Constant(v) => {
+                let c = constant(&s.ty, v);
+                quote!(#f: #c)
+            }
+        });
+        parts.values.push(quote!(&staged.#f));
+    }
     if let Some(track) = &t.tracking {
         let nullable = t.source.column(track).map(|c| c.nullable).unwrap_or(true);
         let src = field(track);
-        staged_fields.push(quote!(
+        parts.fields.push(quote!(
             /// The source's tracking value, kept for newest-wins dedup and the watermark.
             pub _track: Option<::chrono::DateTime<::chrono::Utc>>
         ));
-        convert_fields.push(if nullable { quote!(_track: source.#src) } else { quote!(_track: Some(source.#src)) });
-        values.push(quote!(&staged._track));
+        parts.convert.push(if nullable { quote!(_track: source.#src) } else { quote!(_track: Some(source.#src)) });
+        parts.values.push(quote!(&staged._track));
     }
+    parts
+}
 
+/// The `TableSql` of a table-direction, every statement a readable raw string.
+fn table_sql_tokens(t: &TableDirection) -> TokenStream {
     let TableSqlText {
         read_full,
         read_incremental,
@@ -210,7 +178,25 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target].map(|s| sql_literal(&s));
     let [checks, prepare, apply] =
         [checks, prepare, apply].map(|v| v.iter().map(|s| sql_literal(s)).collect::<Vec<_>>());
+    quote! {
+        TableSql {
+            read_full: #read_full,
+            read_incremental: #read_incremental,
+            create_stage: #create_stage,
+            copy_stage: #copy_stage,
+            dedup: #dedup,
+            checks: &[#(#checks),*],
+            prepare: &[#(#prepare),*],
+            apply: &[#(#apply),*],
+            describe_rejects: #describe_rejects,
+            verify_source: #verify_source,
+            verify_target: #verify_target,
+        }
+    }
+}
 
+/// The `TableSpec` of a table-direction.
+fn table_spec_tokens(t: &TableDirection) -> TokenStream {
     let name = &t.table;
     let direction = match t.direction {
         Direction::Forward => quote!(Direction::Forward),
@@ -241,21 +227,9 @@ fn table_direction(t: &TableDirection) -> TokenStream {
         stage_types.push(quote!(::pgbisync_runtime::wire::Type::TIMESTAMPTZ));
     }
     let line = t.line as u32;
-    let count = proc_macro2::Literal::usize_unsuffixed(values.len() + 1);
-
+    let sql = table_sql_tokens(t);
     quote! {
-        #[doc = #doc_source]
-        #[derive(Debug, Clone, PartialEq)]
-        pub struct #source_ty { #(#source_fields,)* }
-
-        #[doc = #doc_staged]
-        #[derive(Debug, Clone, PartialEq)]
-        pub struct #staged_ty { #(#staged_fields,)* }
-
-        #[doc = #doc_codec]
-        pub struct #codec_ty;
-
-        pub static #spec_static: TableSpec = TableSpec {
+        TableSpec {
             name: #name,
             direction: #direction,
             source: #source_side,
@@ -269,20 +243,55 @@ fn table_direction(t: &TableDirection) -> TokenStream {
             read_types: &[#(#read_types),*],
             stage_types: &[#(#stage_types),*],
             manifest_line: #line,
-            sql: TableSql {
-                read_full: #read_full,
-                read_incremental: #read_incremental,
-                create_stage: #create_stage,
-                copy_stage: #copy_stage,
-                dedup: #dedup,
-                checks: &[#(#checks),*],
-                prepare: &[#(#prepare),*],
-                apply: &[#(#apply),*],
-                describe_rejects: #describe_rejects,
-                verify_source: #verify_source,
-                verify_target: #verify_target,
-            },
-        };
+            sql: #sql,
+        }
+    }
+}
+
+/// One table-direction: its typed source and staged rows, its spec, and its `TableCodec`.
+fn table_direction(t: &TableDirection) -> TokenStream {
+    let source_ty = type_name(t, "Source");
+    let staged_ty = type_name(t, "Staged");
+    let codec_ty = type_name(t, "");
+    let spec_static = static_name(t);
+    let doc_source = format!(" A row of `{}` as read from the {}.", t.source.name, t.source.side.as_str());
+    let doc_staged = format!(" A row on its way into `{}` on the {}.", t.target.name, t.target.side.as_str());
+    let doc_codec = format!(
+        " `{}` {}: {} -> {}, {} mode, {}.",
+        t.table,
+        t.direction.as_str(),
+        t.source.name,
+        t.target.name,
+        t.mode.as_str(),
+        t.strategy.as_str()
+    );
+    let source_fields = t.read.iter().map(|c| {
+        let f = field(&c.name);
+        let ty = value_type(&c.ty, c.nullable);
+        quote!(pub #f: #ty)
+    });
+    let decode_fields = t.read.iter().enumerate().map(|(i, c)| {
+        let f = field(&c.name);
+        let i = proc_macro2::Literal::usize_unsuffixed(i);
+        quote!(#f: row.try_get(#i)?)
+    });
+    let StagedParts { fields: staged_fields, convert: convert_fields, values } = staged_parts(t);
+    let count = proc_macro2::Literal::usize_unsuffixed(values.len() + 1);
+    let spec = table_spec_tokens(t);
+
+    quote! {
+        #[doc = #doc_source]
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #source_ty { #(#source_fields,)* }
+
+        #[doc = #doc_staged]
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #staged_ty { #(#staged_fields,)* }
+
+        #[doc = #doc_codec]
+        pub struct #codec_ty;
+
+        pub static #spec_static: TableSpec = #spec;
 
         impl TableCodec for #codec_ty {
             type Source = #source_ty;

@@ -447,6 +447,36 @@ fn skip_of_a_column_that_is_not_shared() {
 }
 
 #[test]
+fn a_column_renamed_twice_or_two_columns_renamed_alike_fail_with_the_line() {
+    let text = base_with(
+        "    key: [id]\n    references:",
+        "    renames:\n      - { desktop: amount, cloud: total }\n      - { desktop: amount, cloud: sum }\n    key: [id]\n    references:",
+    );
+    let errors = reject(&text);
+    check(
+        only(&errors),
+        at(&text, "amount, cloud: sum"),
+        Some("child"),
+        "renames.desktop",
+        "column `amount` is renamed twice",
+    );
+
+    let text = base_with(
+        "    key: [id]\n    references:",
+        "    renames:\n      - { desktop: amount, cloud: total }\n      - { desktop: id, cloud: total }\n    key: [id]\n    references:",
+    );
+    let errors = reject(&text);
+    let second = at_nth(&text, "total", 1);
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.position.line == second.0 && e.message.contains("two columns are renamed to `total`")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn reverse_skip_of_a_renamed_column_takes_its_manifest_name() {
     // Everywhere else (key, references) shared columns go by their desktop name.
     let text = base_with(

@@ -65,6 +65,7 @@ impl Builder {
         self.check_table_names(def);
         let renames = Renames::of(def);
         let mut columns = self.declared_columns(def, &renames);
+        self.check_renames_once(def);
         for r in &def.renames {
             if !columns.shared.contains(&r.value.desktop.value) {
                 self.error(
@@ -102,6 +103,33 @@ impl Builder {
             renames,
             name,
         })
+    }
+
+    /// Each column renamed at most once, and no two columns renamed to one cloud name: either
+    /// would leave a column that no direction copies.
+    fn check_renames_once(&mut self, def: &manifest::Table) {
+        let mut desktop: HashMap<&str, u64> = HashMap::new();
+        let mut cloud: HashMap<&str, u64> = HashMap::new();
+        for r in &def.renames {
+            let (d, c) = (&r.value.desktop, &r.value.cloud);
+            if let Some(first) = desktop.insert(&d.value, pos(d).line) {
+                self.error(
+                    pos(d),
+                    Some(&def.name.value),
+                    "renames.desktop",
+                    format!("column `{}` is renamed twice (first at line {first})", d.value),
+                    "keep one rename per column",
+                );
+            } else if let Some(first) = cloud.insert(&c.value, pos(c).line) {
+                self.error(
+                    pos(c),
+                    Some(&def.name.value),
+                    "renames.cloud",
+                    format!("two columns are renamed to `{}` (first at line {first})", c.value),
+                    "give each renamed column its own cloud name",
+                );
+            }
+        }
     }
 
     fn check_table_names(&mut self, def: &manifest::Table) {
