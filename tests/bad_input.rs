@@ -105,3 +105,90 @@ async fn a_statement_timeout_on_the_role_fails_at_once_and_is_named_as_the_cause
     assert!(!stderr.contains("retrying"), "a timeout is not retried as if it were transient:\n{stderr}");
     assert!(started.elapsed() < Duration::from_secs(60), "no retries with back-off");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_never_aborts_a_command_and_json_errors_are_documents() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    desktop
+        .batch_execute(
+            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+             INSERT INTO jobshead (org_id, job_id, client_id, work_desc) SELECT 1, g, 10, 'job' FROM generate_series(1, 500) g",
+        )
+        .await
+        .expect("loading jobs");
+    let dir = tempfile::tempdir().expect("an empty working directory");
+    let (desktop_url, cloud_url) = (pair.desktop_url(), pair.cloud_url());
+    let env = [("PGBISYNC_ORG_ID", "1"), ("DESKTOP_DATABASE_URL", &*desktop_url), ("CLOUD_DATABASE_URL", &*cloud_url)];
+    for args in [&["forward"][..], &["status"][..], &["tables"][..]] {
+        let mut command = tokio::process::Command::new(pgbisync_binary());
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .envs(env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("starting pgbisync");
+        drop(child.stdout.take()); // the reader is gone, as after `| head -0`
+        let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+            .await
+            .expect("pgbisync finishes")
+            .expect("waiting for pgbisync");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?} with a closed stdout; stderr:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(count(&cloud, "jobshead").await, 500, "the forward with a closed stdout synced every row");
+
+    let (code, stdout, _) = run_in(dir.path(), &[("PGBISYNC_ORG_ID", "1.5")], &["--json", "forward"]).await;
+    assert_eq!(code, 2);
+    let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
+    assert_eq!(doc["exit_code"], 2, "{doc}");
+    assert!(doc["error"].as_str().is_some_and(|e| e.contains("PGBISYNC_ORG_ID")), "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_lost_in_the_middle_of_a_table_exits_3() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    desktop
+        .batch_execute(
+            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+             INSERT INTO jobshead (org_id, job_id, client_id, work_desc)
+                 SELECT 1, g, 10, repeat('x', 90) FROM generate_series(1, 300000) g",
+        )
+        .await
+        .expect("loading jobs");
+    let dir = tempfile::tempdir().expect("an empty working directory");
+    let (desktop_url, cloud_url) = (pair.desktop_url(), pair.cloud_url());
+    let env = [("PGBISYNC_ORG_ID", "1"), ("DESKTOP_DATABASE_URL", &*desktop_url), ("CLOUD_DATABASE_URL", &*cloud_url)];
+    let run = tokio::spawn({
+        let dir = dir.path().to_path_buf();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            run_in(&dir, &env, &["forward", "--table", "jobshead"]).await
+        }
+    });
+    // Once the table is being staged, the cloud refuses new connections and drops the run's.
+    let staging = "pg_stat_activity WHERE query LIKE 'COPY \"_pgbisync_stage\"%' AND state = 'active'";
+    for _ in 0..600 {
+        if count(&cloud, staging).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // From another database: a session cannot shut the door on its own database.
+    let admin = connect(&pair.cloud.url("template1")).await;
+    admin
+        .batch_execute(
+            "ALTER DATABASE postgres ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE pid <> pg_backend_pid() AND datname = 'postgres' AND backend_type = 'client backend'",
+        )
+        .await
+        .expect("cutting the run off");
+    let (code, _, stderr) = run.await.expect("the run's task");
+    admin.batch_execute("ALTER DATABASE postgres ALLOW_CONNECTIONS true").await.expect("reopening the cloud");
+    assert_eq!(code, 3, "a lost server is exit 3 (cannot connect), not 1; stderr:\n{stderr}");
+}

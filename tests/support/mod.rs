@@ -147,13 +147,9 @@ pub async fn sync(
         .unwrap_or_else(|e| panic!("sync failed to run: {e}"))
 }
 
-/// The exit code `pgbisync forward/reverse/run` gives a finished run: 0 when every table is ok, else 1.
+/// The exit code `pgbisync forward/reverse/run` gives a finished run.
 pub fn exit_code(run: &RunReport) -> i32 {
-    if run.all_ok() {
-        0
-    } else {
-        1
-    }
+    pgbisync_runtime::cli::exit_code(run)
 }
 
 pub async fn connect(url: &str) -> Client {

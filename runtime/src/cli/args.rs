@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   Connection URLs come from the environment (or a .env file in the working directory), as named \
                   in sync-schema.yaml (default DESKTOP_DATABASE_URL and CLOUD_DATABASE_URL), or from the flags.\n\n\
                   Exit codes: 0 all requested tables synced; 1 a table failed or was partial; 2 usage or \
-                  configuration error; 3 cannot connect, or another run holds the lock. `verify` exits 0 when both \
+                  configuration error; 3 cannot connect, a server was lost mid-run, or another run holds the lock. `verify` exits 0 when both \
                   sides match, 1 on any difference."
 )]
 pub struct Cli {

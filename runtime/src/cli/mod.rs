@@ -15,6 +15,8 @@ mod sync;
 mod tables;
 mod verify;
 
+pub use sync::exit_code;
+
 use std::io::IsTerminal;
 
 use clap::Parser;
@@ -76,7 +78,7 @@ where
     match result {
         Ok(code) => code,
         Err(e) => {
-            invocation.out.error(&e);
+            invocation.out.failed(&e, e.exit_code());
             e.exit_code()
         }
     }

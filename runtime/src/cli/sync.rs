@@ -54,9 +54,13 @@ pub(super) async fn pass(
 }
 
 /// 0 when every table synced, 1 when any was partial or failed.
-pub(super) fn exit_code(run: &RunReport) -> i32 {
+/// 0 when every table synced, 3 when a table failed because a server was lost (the documented code
+/// for "cannot connect"), else 1.
+pub fn exit_code(run: &RunReport) -> i32 {
     if run.all_ok() {
         exit::OK
+    } else if run.tables().any(|t| t.unavailable) {
+        exit::UNAVAILABLE
     } else {
         exit::PARTIAL
     }

@@ -166,6 +166,7 @@ pub(crate) async fn sync_table<C: GenericClient>(
         watermark_to: options.metadata.then_some(rejects.watermark),
         millis: started.elapsed().as_millis(),
         error: None,
+        unavailable: false,
     })
 }
 

@@ -25,6 +25,8 @@ pub struct TableReport {
     pub millis: u128,
     /// Why the table failed, as text for the report (built from a [`super::TableError`]).
     pub error: Option<String>,
+    /// The table failed because a server could not be reached, even after the retries.
+    pub unavailable: bool,
 }
 
 impl TableReport {
@@ -46,6 +48,7 @@ impl TableReport {
             watermark_to: None,
             millis: 0,
             error: Some(error.to_string()),
+            unavailable: error.is_transient(),
         }
     }
 }

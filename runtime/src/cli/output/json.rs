@@ -34,6 +34,10 @@ pub fn sync(run: &RunReport, dry_run: bool, exit_code: i32) -> Value {
     json!({ "dry_run": dry_run, "directions": run, "exit_code": exit_code })
 }
 
+pub fn failure(error: &str, exit_code: i32) -> Value {
+    json!({ "error": error, "exit_code": exit_code })
+}
+
 pub fn status(rows: &[StatusRow]) -> Value {
     json!({ "tables": rows })
 }

@@ -6,9 +6,25 @@ mod json;
 mod progress;
 
 use std::fmt::Display;
+use std::io::Write;
 use std::time::Duration;
 
 pub use progress::SyncProgress;
+
+/// A line on stdout. A closed stdout (`pgbisync status | head -1`) must never abort a command, least
+/// of all a sync in the middle of a table, so a failed write is dropped, not a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
+/// A line on stderr, with the same rule.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr().lock(), format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
+pub(super) use out;
 
 use crate::engine::schema_check::Difference;
 use crate::engine::status::StatusRow;
@@ -27,74 +43,83 @@ impl Output {
     /// A line of the result, printed in every mode but JSON's.
     pub fn human(&self, text: impl Display) {
         if !self.json {
-            println!("{text}");
+            out!("{text}");
         }
     }
 
     /// A line of a command with no JSON form.
     pub fn line(&self, text: impl Display) {
-        println!("{text}");
+        out!("{text}");
     }
 
     pub fn error(&self, error: impl Display) {
-        eprintln!("error: {error}");
+        err!("error: {error}");
+    }
+
+    /// A command that could not run: the error on stderr and, with `--json`, a JSON document on
+    /// stdout too, so a caller parsing stdout always gets one.
+    pub fn failed(&self, error: impl Display, exit_code: i32) {
+        err!("error: {error}");
+        if self.json {
+            out!("{}", json::failure(&error.to_string(), exit_code));
+        }
     }
 
     /// A failure the `run --every` loop survives.
     pub fn error_retrying(&self, error: impl Display, every: Duration) {
-        eprintln!("error: {error}; trying again in {every:?}");
+        err!("error: {error}; trying again in {every:?}");
     }
 
     pub fn codegen(&self, source: &str) {
-        print!("{source}");
+        let _ = std::io::stdout().lock().write_all(source.as_bytes());
     }
 
     pub fn tables(&self, program: &Program) {
         if self.json {
-            println!("{}", json::tables(program));
+            out!("{}", json::tables(program));
             return;
         }
         for line in human::tables(program) {
-            println!("{line}");
+            out!("{line}");
         }
     }
 
     /// The end of a sync pass: the summary (or the JSON document), then each failed table on stderr.
     pub fn sync_finished(&self, run: &RunReport, dry_run: bool, exit_code: i32) {
         if self.json {
-            println!("{}", json::sync(run, dry_run, exit_code));
+            out!("{}", json::sync(run, dry_run, exit_code));
             return;
         }
-        println!("{}", human::summary(run, dry_run));
+        out!("{}", human::summary(run, dry_run));
         for t in run.tables().filter(|t| t.status == crate::engine::Status::Failed) {
-            eprintln!("error: {} {}: {}", t.direction, t.table, t.error.as_deref().unwrap_or("failed"));
+            err!("error: {} {}: {}", t.direction, t.table, t.error.as_deref().unwrap_or("failed"));
         }
     }
 
     pub fn status(&self, rows: &[StatusRow]) {
         if self.json {
-            println!("{}", json::status(rows));
+            out!("{}", json::status(rows));
             return;
         }
         for line in human::status(rows) {
-            println!("{line}");
+            out!("{line}");
         }
     }
 
     /// One compared table; quiet runs show only the tables that differ.
     pub fn verified(&self, report: &VerifyReport) {
         if !self.json && (!self.quiet || report.differs()) {
-            println!("{}", human::verify_line(report));
+            out!("{}", human::verify_line(report));
         }
     }
 
     pub fn verify_finished(&self, reports: &[VerifyReport], exit_code: i32) {
         if self.json {
-            println!("{}", json::verify(reports, exit_code));
+            out!("{}", json::verify(reports, exit_code));
             return;
         }
         let differing = reports.iter().filter(|r| r.differs()).count();
-        println!(
+        out!(
             "{} table-direction(s) verified: {} match, {} differ",
             reports.len(),
             reports.len() - differing,
@@ -104,14 +129,14 @@ impl Output {
 
     pub fn check(&self, program: &Program, differences: &[Difference]) {
         if self.json {
-            println!("{}", json::check(differences));
+            out!("{}", json::check(differences));
         } else if differences.is_empty() {
-            println!("both databases match the manifest ({} table-directions)", program.tables.len());
+            out!("both databases match the manifest ({} table-directions)", program.tables.len());
         } else {
             for d in differences {
-                println!("{d}");
+                out!("{d}");
             }
-            println!("{} difference(s) from the manifest {}", differences.len(), program.manifest.path);
+            out!("{} difference(s) from the manifest {}", differences.len(), program.manifest.path);
         }
     }
 }

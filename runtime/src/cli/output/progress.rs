@@ -63,7 +63,7 @@ impl Observer for SyncProgress {
     fn table_finished(&self, report: &TableReport) {
         self.clear();
         if !self.output.json && !self.output.quiet {
-            println!("{}", human::table_line(report));
+            super::out!("{}", human::table_line(report));
         }
     }
 }
