@@ -192,3 +192,36 @@ async fn a_cloud_lost_in_the_middle_of_a_table_exits_3() {
     admin.batch_execute("ALTER DATABASE postgres ALLOW_CONNECTIONS true").await.expect("reopening the cloud");
     assert_eq!(code, 3, "a lost server is exit 3 (cannot connect), not 1; stderr:\n{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_a_trigger_refuses_with_raise_exception_is_set_aside_and_the_rest_land() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    cloud
+        .batch_execute(
+            "CREATE FUNCTION refuse_job_2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+               IF NEW.job_id = 2 THEN RAISE EXCEPTION 'job 2 is under audit'; END IF;
+               RETURN NEW; END $$;
+             CREATE TRIGGER refuse_job_2 BEFORE INSERT OR UPDATE ON jobshead
+               FOR EACH ROW EXECUTE FUNCTION refuse_job_2()",
+        )
+        .await
+        .expect("a refusing trigger");
+    desktop
+        .batch_execute(
+            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+             INSERT INTO jobshead (org_id, job_id, client_id, work_desc) SELECT 1, g, 10, 'job' FROM generate_series(1, 5) g",
+        )
+        .await
+        .expect("loading jobs");
+    for run in 1..=2 {
+        let reports = pair.forward().await;
+        let r = report(&reports, "jobshead");
+        assert_status(r, pgbisync_runtime::Status::Partial);
+        assert_eq!((r.rows_read, r.rejected), (5, 1), "run {run}: {r:#?}");
+        let (_, reason) = r.reject_samples.first().expect("a reject sample");
+        assert!(reason.contains("job 2 is under audit"), "run {run}: the trigger's message is the reason: {reason}");
+    }
+    assert_eq!(count(&cloud, "jobshead WHERE job_id <> 2").await, 4, "the other rows landed");
+    assert_eq!(count(&cloud, "_sync_rejects WHERE table_name = 'jobshead'").await, 1);
+}

@@ -68,9 +68,15 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// A row-level problem the apply step can set aside (constraint violations, bad values).
+/// SQLSTATE classes a row's data causes on its way into the target: bad values (22), constraint
+/// violations (23), a trigger's own refusal (27 triggered data change, 38/39 from a function, 44
+/// check option, P0 a PL/pgSQL `RAISE`). The apply step isolates such rows and sets them aside; any
+/// other error (the connection, the server, a privilege) fails the table.
+const ROW_ERROR_CLASSES: &[&str] = &["22", "23", "27", "38", "39", "44", "P0"];
+
+/// A row-level problem the apply step can set aside.
 pub fn is_row_error(e: &tokio_postgres::Error) -> bool {
-    e.code().is_some_and(|c| c.code().starts_with("23") || c.code().starts_with("22"))
+    e.code().is_some_and(|c| ROW_ERROR_CLASSES.iter().any(|class| c.code().starts_with(class)))
 }
 
 pub fn is_permission_denied(e: &tokio_postgres::Error) -> bool {
