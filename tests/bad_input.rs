@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use support::*;
@@ -11,33 +10,13 @@ use support::*;
 /// Nothing listens here: a run that got as far as connecting would exit 3, not 2.
 const CLOSED: &str = "postgresql://u@127.0.0.1:1/db";
 
-/// Runs the binary in `dir` with only the given variables of pgbisync's set; returns exit code,
-/// stdout and stderr.
-async fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
-    let mut command = tokio::process::Command::new(pgbisync_binary());
-    command.args(args).current_dir(dir).kill_on_drop(true);
-    for name in ["DESKTOP_DATABASE_URL", "CLOUD_DATABASE_URL", "PGBISYNC_ORG_ID", "PGBISYNC_LOG"] {
-        command.env_remove(name);
-    }
-    command.envs(env.iter().copied());
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("pgbisync {args:?} did not finish within 120 s"))
-        .expect("running the pgbisync binary");
-    (
-        output.status.code().expect("pgbisync exited without a code"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn a_tenant_value_its_column_would_round_or_refuse_is_one_usage_error_before_connecting() {
     let dir = tempfile::tempdir().expect("an empty working directory");
     for (value, why) in [("1.5", "not an integer"), ("abc", "not an integer"), ("1000", "digit(s) before")] {
         let env = [("PGBISYNC_ORG_ID", value), ("DESKTOP_DATABASE_URL", CLOSED), ("CLOUD_DATABASE_URL", CLOSED)];
         for command in ["forward", "run", "verify", "status"] {
-            let (code, stdout, stderr) = run_in(dir.path(), &env, &[command]).await;
+            let (code, stdout, stderr) = run_binary_in(dir.path(), &env, &[command]).await;
             assert_eq!(code, 2, "{command} with PGBISYNC_ORG_ID={value}: a usage error; stderr:\n{stderr}");
             let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
             assert_eq!(errors.len(), 1, "{command} {value}: one error, not one per table:\n{stderr}");
@@ -57,7 +36,7 @@ async fn a_broken_env_line_is_named_by_number_and_the_other_lines_still_load() {
         format!("DESKTOP_DATABASE_URL={CLOSED}\nthis line s3cr3t is broken\nCLOUD_DATABASE_URL={CLOSED}\nPGBISYNC_ORG_ID=1\n"),
     )
     .expect("writing .env");
-    let (code, _, stderr) = run_in(dir.path(), &[], &["forward"]).await;
+    let (code, _, stderr) = run_binary_in(dir.path(), &[], &["forward"]).await;
     assert_eq!(code, 3, "the URLs on the good lines were loaded, so it tried to connect; stderr:\n{stderr}");
     assert!(stderr.contains(".env line 2 cannot be parsed"), "the bad line is named by number:\n{stderr}");
     assert!(!stderr.contains("s3cr3t"), "the bad line's text is never printed:\n{stderr}");
@@ -65,7 +44,7 @@ async fn a_broken_env_line_is_named_by_number_and_the_other_lines_still_load() {
     // Without the desktop URL, the hint points at the broken line instead of asking for what is there.
     std::fs::write(dir.path().join(".env"), "DESKTOP_DATABASE_URL postgresql://u@h/db\nPGBISYNC_ORG_ID=1\n")
         .expect("writing .env");
-    let (code, _, stderr) = run_in(dir.path(), &[("CLOUD_DATABASE_URL", CLOSED)], &["forward"]).await;
+    let (code, _, stderr) = run_binary_in(dir.path(), &[("CLOUD_DATABASE_URL", CLOSED)], &["forward"]).await;
     assert_eq!(code, 2, "stderr:\n{stderr}");
     assert!(stderr.contains("cannot be parsed: 1; fix them"), "{stderr}");
     assert!(!stderr.contains("put `DESKTOP_DATABASE_URL="), "{stderr}");
@@ -98,7 +77,7 @@ async fn a_statement_timeout_on_the_role_fails_at_once_and_is_named_as_the_cause
     let started = std::time::Instant::now();
     let env =
         [("PGBISYNC_ORG_ID", "1"), ("DESKTOP_DATABASE_URL", &*pair.desktop_url()), ("CLOUD_DATABASE_URL", &*cloud_url)];
-    let (code, _, stderr) = run_in(dir.path(), &env, &["forward", "--table", "jobshead"]).await;
+    let (code, _, stderr) = run_binary_in(dir.path(), &env, &["forward", "--table", "jobshead"]).await;
     assert_ne!(code, 0, "stderr:\n{stderr}");
     assert!(stderr.contains("error: forward jobshead:"), "the table's sync failed, not the setup:\n{stderr}");
     assert!(stderr.contains("statement_timeout"), "the role's setting is named as the cause:\n{stderr}");
@@ -140,7 +119,7 @@ async fn a_closed_stdout_never_aborts_a_command_and_json_errors_are_documents() 
     }
     assert_eq!(count(&cloud, "jobshead").await, 500, "the forward with a closed stdout synced every row");
 
-    let (code, stdout, _) = run_in(dir.path(), &[("PGBISYNC_ORG_ID", "1.5")], &["--json", "forward"]).await;
+    let (code, stdout, _) = run_binary_in(dir.path(), &[("PGBISYNC_ORG_ID", "1.5")], &["--json", "forward"]).await;
     assert_eq!(code, 2);
     let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
     assert_eq!(doc["exit_code"], 2, "{doc}");
@@ -167,7 +146,7 @@ async fn a_cloud_lost_in_the_middle_of_a_table_exits_3() {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         async move {
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            run_in(&dir, &env, &["forward", "--table", "jobshead"]).await
+            run_binary_in(&dir, &env, &["forward", "--table", "jobshead"]).await
         }
     });
     // Once the table is being staged, the cloud refuses new connections and drops the run's.

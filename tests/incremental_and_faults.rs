@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::process::Output;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -71,24 +70,7 @@ async fn forward_with_cloud_url(pair: &Pair, cloud_url: &str) -> RunReport {
 /// returns its exit code, stdout and stderr.
 async fn run_binary(args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().expect("an empty working directory (no .env)");
-    let mut command = tokio::process::Command::new(pgbisync_binary());
-    command
-        .args(args)
-        .current_dir(dir.path())
-        .env_remove("DESKTOP_DATABASE_URL")
-        .env_remove("CLOUD_DATABASE_URL")
-        .env_remove("PGBISYNC_LOG")
-        .env("PGBISYNC_ORG_ID", TENANT)
-        .kill_on_drop(true);
-    let output: Output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("pgbisync {args:?} did not finish within 120 s"))
-        .expect("running the pgbisync binary");
-    (
-        output.status.code().expect("pgbisync exited without a code (killed by a signal)"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_binary_in(dir.path(), &[("PGBISYNC_ORG_ID", TENANT)], args).await
 }
 
 // ------------------------------------------------------------------------------------------------

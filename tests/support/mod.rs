@@ -5,8 +5,9 @@
 
 pub mod pooler;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
+use std::time::Duration;
 
 use pgbisync_runtime::demo::sample;
 use pgbisync_runtime::{
@@ -202,4 +203,24 @@ pub fn pgbisync_binary() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Runs the binary in `dir` with only the given variables of pgbisync's set; returns exit code,
+/// stdout and stderr.
+pub async fn run_binary_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut command = tokio::process::Command::new(pgbisync_binary());
+    command.args(args).current_dir(dir).kill_on_drop(true);
+    for name in ["DESKTOP_DATABASE_URL", "CLOUD_DATABASE_URL", "PGBISYNC_ORG_ID", "PGBISYNC_LOG"] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("pgbisync {args:?} did not finish within 120 s"))
+        .expect("running the pgbisync binary");
+    (
+        output.status.code().expect("pgbisync exited without a code"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }

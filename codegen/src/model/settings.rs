@@ -103,7 +103,7 @@ impl Builder {
     /// Forward tables in sync order, then reverse tables in sync order.
     fn directions(&mut self, settings: &Settings, tables: &[(Table, &manifest::Table)]) -> Vec<TableDirection> {
         let mut directions = Vec::new();
-        for dir in [Direction::Forward, Direction::Reverse] {
+        for dir in Direction::BOTH {
             let mut list = Vec::new();
             for (table, def) in tables {
                 let d = match dir {

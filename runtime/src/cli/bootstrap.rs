@@ -10,7 +10,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<i32, CommandError> {
     let mut connections = inv.open().await?;
     let manifest = inv.program.manifest;
     let mut code = exit::OK;
-    for direction in [Direction::Forward, Direction::Reverse] {
+    for direction in Direction::BOTH {
         let names = inv.table_names(direction, &[]);
         let (_, target) = connections.for_direction(direction);
         let metadata = manifest.metadata_table(direction);

@@ -30,7 +30,7 @@ pub(super) async fn run(inv: &Invocation<'_>, rows: u32) -> Result<i32, CommandE
     let tenant = load_sample(program, out, &connections, rows).await?;
 
     let options = SyncOptions { tenant, ..SyncOptions::default() };
-    let both = [Direction::Forward, Direction::Reverse];
+    let both = Direction::BOTH;
     let observer = SyncProgress::new(out);
     out.human("\n== first run: no metadata tables exist yet; pgbisync creates them and copies everything");
     let first = engine::sync(program, &mut connections, &both, &options, &observer).await?;

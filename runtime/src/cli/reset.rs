@@ -14,7 +14,7 @@ pub(super) async fn run(
     let directions: Vec<Direction> = match direction {
         Some(DirectionArg::Forward) => vec![Direction::Forward],
         Some(DirectionArg::Reverse) => vec![Direction::Reverse],
-        None => vec![Direction::Forward, Direction::Reverse],
+        None => Direction::BOTH.to_vec(),
     };
     engine::check_tables(inv.program, &directions, tables)?;
     let scope = inv.scope()?;

@@ -10,14 +10,12 @@ use super::Invocation;
 use crate::engine::{Connections, SyncOptions};
 use crate::spec::Direction;
 
-const BOTH: [Direction; 2] = [Direction::Forward, Direction::Reverse];
-
 pub(super) async fn run(inv: &Invocation<'_>, args: &RunArgs) -> Result<i32, CommandError> {
-    let options = options(inv, &BOTH, &args.sync)?;
+    let options = options(inv, &Direction::BOTH, &args.sync)?;
     let lock = take_lock(inv).await?;
     let mut connections = inv.open().await?;
     match args.every {
-        None => pass(inv.program, inv.out, &mut connections, &BOTH, &options).await,
+        None => pass(inv.program, inv.out, &mut connections, &Direction::BOTH, &options).await,
         Some(every) => repeat(inv, lock, &mut connections, &options, every).await,
     }
 }
@@ -69,7 +67,7 @@ async fn finish_pass(
     connections: &mut Connections,
     options: &SyncOptions,
 ) -> (Result<i32, CommandError>, bool) {
-    let pass = pass(inv.program, inv.out, connections, &BOTH, options);
+    let pass = pass(inv.program, inv.out, connections, &Direction::BOTH, options);
     tokio::pin!(pass);
     let mut interrupted = false;
     loop {

@@ -31,7 +31,7 @@ pub(super) async fn read(
 ) -> Result<(Vec<StatusRow>, Vec<Direction>), CommandError> {
     let mut all = Vec::new();
     let mut missing = Vec::new();
-    for direction in [Direction::Forward, Direction::Reverse] {
+    for direction in Direction::BOTH {
         let names: Vec<&str> = program.tables(direction, &[]).iter().map(|t| t.spec().name).collect();
         let (_, target) = connections.for_direction(direction);
         match status::read(target, program.manifest, direction, scope, &names)

@@ -7,7 +7,7 @@ use crate::engine::{self, verify};
 use crate::spec::Direction;
 
 pub(super) async fn run(inv: &Invocation<'_>, tables: &[String]) -> Result<i32, CommandError> {
-    let both = [Direction::Forward, Direction::Reverse];
+    let both = Direction::BOTH;
     engine::check_tables(inv.program, &both, tables)?;
     let tenant = inv.tenant()?;
     let mut connections = inv.open().await?;
