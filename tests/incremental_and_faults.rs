@@ -419,8 +419,8 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
     let manifest = pair.program.manifest;
     let one = || async {
         let mut client = pair.cloud_client().await;
-        pgbisync_runtime::bootstrap(&mut client, manifest, Direction::Forward, &names, Some(&Scope::of(Some(TENANT))))
-            .await
+        let scope = Scope::of(Some(TENANT));
+        pgbisync_runtime::bootstrap(&mut client, manifest, Direction::Forward, &names, Some(&scope), true).await
     };
     let (a, b, c, d) = tokio::join!(one(), one(), one(), one());
     let results: Vec<Bootstrap> = [a, b, c, d]

@@ -5,6 +5,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::model::{Direction, Mode, Model, Side, SideName, StagedValue, Strategy, TableDirection};
+use crate::sql::deletes::DeleteSqlText;
 use crate::sql::{self, TableSqlText};
 use crate::types::PgType;
 
@@ -150,8 +151,19 @@ fn staged_parts(t: &TableDirection) -> StagedParts {
     parts
 }
 
+/// An optional statement: `Some(r#"..."#)` or `None`.
+fn opt_sql(s: Option<String>) -> TokenStream {
+    match s {
+        Some(s) => {
+            let s = sql_literal(&s);
+            quote!(Some(#s))
+        }
+        None => quote!(None),
+    }
+}
+
 /// The `TableSql` of a table-direction, every statement a readable raw string.
-fn table_sql_tokens(t: &TableDirection) -> TokenStream {
+fn table_sql_tokens(text: TableSqlText) -> TokenStream {
     let TableSqlText {
         read_full,
         read_incremental,
@@ -164,14 +176,8 @@ fn table_sql_tokens(t: &TableDirection) -> TokenStream {
         describe_rejects,
         verify_source,
         verify_target,
-    } = sql::table_sql(t);
-    let opt_sql = |s: Option<String>| match s {
-        Some(s) => {
-            let s = sql_literal(&s);
-            quote!(Some(#s))
-        }
-        None => quote!(None),
-    };
+        deletes: _,
+    } = text;
     let read_incremental = opt_sql(read_incremental);
     let dedup = opt_sql(dedup);
     let [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target] =
@@ -227,7 +233,9 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
         stage_types.push(quote!(::pgbisync_runtime::wire::Type::TIMESTAMPTZ));
     }
     let line = t.line as u32;
-    let sql = table_sql_tokens(t);
+    let text = sql::table_sql(t);
+    let deletes = delete_spec_tokens(t, text.deletes.clone());
+    let sql = table_sql_tokens(text);
     quote! {
         TableSpec {
             name: #name,
@@ -244,7 +252,29 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
             stage_types: &[#(#stage_types),*],
             manifest_line: #line,
             sql: #sql,
+            deletes: #deletes,
         }
+    }
+}
+
+/// The `DeleteSpec` of a table-direction that propagates deletes.
+fn delete_spec_tokens(t: &TableDirection, text: Option<DeleteSqlText>) -> TokenStream {
+    let (Some(d), Some(text)) = (&t.deletes, text) else { return quote!(None) };
+    let every = d.every_seconds;
+    let [keys_source, keys_target, delete, restore] =
+        [text.keys_source, text.keys_target, text.delete, text.restore].map(|s| sql_literal(&s));
+    let held = opt_sql(text.held);
+    quote! {
+        Some(DeleteSpec {
+            every_seconds: #every,
+            sql: DeleteSql {
+                keys_source: #keys_source,
+                keys_target: #keys_target,
+                held: #held,
+                delete: #delete,
+                restore: #restore,
+            },
+        })
     }
 }
 
@@ -336,6 +366,8 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
         None => quote!(None),
     };
     let lookback = s.lookback_seconds;
+    let (fd, rd) = (&s.forward_deleted, &s.reverse_deleted);
+    let (max_percent, min_rows) = (s.delete_guard.max_percent, s.delete_guard.min_rows);
     let schema = model.tables.iter().map(|t| {
         let name = &t.name;
         let desktop = sql_literal(&sql::side_ddl(&t.desktop, &s.origin_column, &s.origin_desktop));
@@ -367,11 +399,14 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
             reverse_metadata: #rm,
             forward_rejects: #fr,
             reverse_rejects: #rr,
+            forward_deleted: #fd,
+            reverse_deleted: #rd,
             origin_column: #oc,
             origin_desktop: #od,
             origin_cloud: #ocl,
             tenant: #tenant,
             lookback_seconds: #lookback,
+            delete_guard: DeleteGuard { max_percent: #max_percent, min_rows: #min_rows },
         };
 
         #(#tables)*

@@ -21,7 +21,25 @@ pub struct Manifest {
     /// Seconds each incremental watermark reaches back, as a margin for writers the engine cannot see.
     #[serde(default = "default_lookback")]
     pub lookback_seconds: u32,
+    /// When a run's deletes are too many to trust (see [`DeleteGuard`]).
+    #[serde(default)]
+    pub delete_guard: DeleteGuard,
     pub tables: Vec<Spanned<Table>>,
+}
+
+/// A run whose deletes would remove more than `max_percent` of a table's rows born on the sending
+/// side in the tenant, and more than `min_rows` of them, deletes nothing until it is allowed once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeleteGuard {
+    pub max_percent: Spanned<u32>,
+    pub min_rows: Spanned<u64>,
+}
+
+impl Default for DeleteGuard {
+    fn default() -> Self {
+        DeleteGuard { max_percent: unspanned(10), min_rows: unspanned(100) }
+    }
 }
 
 fn default_lookback() -> u32 {
@@ -51,6 +69,9 @@ pub struct Metadata {
     pub reverse: Spanned<String>,
     pub forward_rejects: Spanned<String>,
     pub reverse_rejects: Spanned<String>,
+    /// Where each deleted row is kept (table, tenant, key, the row as JSON, when), on the target.
+    pub forward_deleted: Spanned<String>,
+    pub reverse_deleted: Spanned<String>,
 }
 
 impl Default for Metadata {
@@ -60,6 +81,8 @@ impl Default for Metadata {
             reverse: unspanned("_reverse_sync_metadata".into()),
             forward_rejects: unspanned("_sync_rejects".into()),
             reverse_rejects: unspanned("_reverse_sync_rejects".into()),
+            forward_deleted: unspanned("_sync_deleted".into()),
+            reverse_deleted: unspanned("_reverse_sync_deleted".into()),
         }
     }
 }
@@ -172,6 +195,19 @@ pub struct DirectionDef {
     pub set: Vec<Spanned<SetDef>>,
     #[serde(default)]
     pub dedup: Option<Spanned<DedupDef>>,
+    /// Whether rows gone from the source are deleted from the target (forward upsert: propagate).
+    pub deletes: Option<Spanned<DeletesDef>>,
+    /// Incremental tables: the least time between two delete checks (default 0: every run).
+    pub deletes_every_seconds: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletesDef {
+    /// A row gone from the source is deleted from the target (and kept in the deleted-rows table).
+    Propagate,
+    /// Target rows stay when their source row is gone.
+    Keep,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -12,6 +12,9 @@ pub const REJECTED_TABLE: &str = "_pgbisync_rejected";
 /// The staged rows set aside, moved out of staging (same columns as staging).
 pub const SET_ASIDE_TABLE: &str = "_pgbisync_set_aside";
 
+/// The keys (as verify's key text) of target rows whose source row is gone, on the target.
+pub const GONE_TABLE: &str = "_pgbisync_gone";
+
 /// Staging's row number: orders the batch and names a row in the rejected table.
 pub const ROW_NUMBER: &str = "_n";
 /// Staging's copy of the source's tracking value, when the table tracks changes.
@@ -66,7 +69,7 @@ mod tests {
 
     #[test]
     fn every_internal_table_and_setting_is_in_pgbisyncs_own_namespace() {
-        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE] {
+        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE] {
             assert!(is_reserved_column(table), "{table}");
         }
         for s in Setting::ALL {

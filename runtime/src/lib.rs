@@ -25,8 +25,8 @@ pub use engine::metadata::Scope;
 pub use engine::status::{read as read_status, StatusRow};
 pub use engine::verify::{verify_table, verify_tables, VerifyError, VerifyReport};
 pub use engine::{
-    check_tables, connect, sync, ConnectError, Connections, DirectionReport, EngineError, Observer, RunReport, Silent,
-    Status, SyncOptions, TableError, TableReport, UnknownTables,
+    check_tables, connect, sync, ConnectError, Connections, DeleteOutcome, DeleteReport, DirectionReport, EngineError,
+    Observer, RunReport, Silent, Status, SyncOptions, TableError, TableReport, UnknownTables,
 };
 pub use program::{Program, TableSchema};
 pub use spec::{Direction, Mode, Side, Strategy};

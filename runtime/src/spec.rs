@@ -83,6 +83,32 @@ pub struct TableSpec {
     /// Where the table is declared in the manifest, for messages.
     pub manifest_line: u32,
     pub sql: TableSql,
+    /// Set when target rows whose source row is gone are deleted (forward upsert tables).
+    pub deletes: Option<DeleteSpec>,
+}
+
+/// How a table deletes the target rows whose source row is gone.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteSpec {
+    /// Incremental runs check at most this often (0: every run); full runs always check.
+    pub every_seconds: u32,
+    pub sql: DeleteSql,
+}
+
+/// The statements of the delete check, all over verify's key text `k` (see `TableSql::verify_source`).
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteSql {
+    /// `(k)` of every distinct source key the sync reads.
+    pub keys_source: &'static str,
+    /// `(k)` of every target row the sending side owns in the tenant: the rows that may be deleted.
+    pub keys_target: &'static str,
+    /// `(k, row_key, reason, row json)` of the rows listed in `_pgbisync_gone` that other rows
+    /// still reference (none when no table references this one).
+    pub held: Option<&'static str>,
+    /// Deletes the rows listed in `_pgbisync_gone`, returning `(row_key, row json)` of each.
+    pub delete: &'static str,
+    /// Run on the source: puts the kept row `$1` (the target row as jsonb) back, unless its key is there.
+    pub restore: &'static str,
 }
 
 impl TableSpec {
@@ -103,6 +129,9 @@ pub struct ManifestSpec {
     pub reverse_metadata: &'static str,
     pub forward_rejects: &'static str,
     pub reverse_rejects: &'static str,
+    /// Where deleted rows are kept, on each direction's target.
+    pub forward_deleted: &'static str,
+    pub reverse_deleted: &'static str,
     pub origin_column: &'static str,
     /// Origin value stamped on rows born on the desktop.
     pub origin_desktop: &'static str,
@@ -111,6 +140,22 @@ pub struct ManifestSpec {
     pub tenant: Option<TenantSpec>,
     /// Seconds subtracted from each incremental watermark as a safety margin.
     pub lookback_seconds: u32,
+    pub delete_guard: DeleteGuard,
+}
+
+/// A run that would delete more than `max_percent` of a table's sending-side rows in the tenant,
+/// and more than `min_rows` of them, deletes nothing unless allowed for that run.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteGuard {
+    pub max_percent: u32,
+    pub min_rows: u64,
+}
+
+impl DeleteGuard {
+    /// True when deleting `gone` of `owned` rows is too many to do without being asked.
+    pub fn trips(&self, gone: u64, owned: u64) -> bool {
+        gone > self.min_rows && gone * 100 > owned * self.max_percent as u64
+    }
 }
 
 impl ManifestSpec {
@@ -125,6 +170,13 @@ impl ManifestSpec {
         match direction {
             Direction::Forward => self.forward_rejects,
             Direction::Reverse => self.reverse_rejects,
+        }
+    }
+
+    pub fn deleted_table(&self, direction: Direction) -> &'static str {
+        match direction {
+            Direction::Forward => self.forward_deleted,
+            Direction::Reverse => self.reverse_deleted,
         }
     }
 

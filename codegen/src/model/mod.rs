@@ -52,11 +52,21 @@ pub struct Settings {
     pub reverse_metadata: String,
     pub forward_rejects: String,
     pub reverse_rejects: String,
+    pub forward_deleted: String,
+    pub reverse_deleted: String,
     pub origin_column: String,
     pub origin_desktop: String,
     pub origin_cloud: String,
     pub tenant: Option<Tenant>,
     pub lookback_seconds: u32,
+    pub delete_guard: DeleteGuard,
+}
+
+/// How many deletes one run may make of a table before it stops and asks (see the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteGuard {
+    pub max_percent: u32,
+    pub min_rows: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +139,40 @@ pub struct TableDirection {
     pub references: Vec<ReferenceCheck>,
     /// Manifest names of the tables this one reads on the target while applying (lookups, references).
     pub depends_on: Vec<String>,
+    /// Whether target rows whose source row is gone are deleted, and how.
+    pub deletes: Option<Deletes>,
+}
+
+/// How a forward upsert table deletes the target rows whose source row is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deletes {
+    /// Incremental tables: the least seconds between two checks (0: every run).
+    pub every_seconds: u32,
+    /// The parent through which a table without the tenant column finds its rows of the tenant.
+    pub scope_through: Option<ScopeParent>,
+    /// Target tables whose rows point at this table's rows: a row they reference is not deleted.
+    /// Filled once every direction is resolved.
+    pub referrers: Vec<Referrer>,
+}
+
+/// A parent with the tenant column: a row is the tenant's when its parent row is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeParent {
+    /// The parent's target-side table.
+    pub table: String,
+    /// (column of this table, parent column), target names.
+    pub pairs: Vec<(String, String)>,
+    pub tenant: Column,
+}
+
+/// A table whose rows reference this one on the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Referrer {
+    /// The referring table's manifest name and its target-side table.
+    pub name: String,
+    pub table: String,
+    /// (referring column, this table's column), target names.
+    pub pairs: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::builder::{pos, valid_identifier, Builder};
 use super::order::sync_order;
-use super::{Direction, Model, Settings, Table, TableDirection, Tenant};
+use super::{DeleteGuard, Direction, Model, Settings, Table, TableDirection, Tenant};
 use crate::diagnostic::Position;
 use crate::manifest::{self, Manifest};
 
@@ -22,6 +22,15 @@ impl Builder {
         }
         let settings = settings(m);
         self.check_setting_names(m);
+        if m.delete_guard.max_percent.value > 100 {
+            self.error(
+                pos(&m.delete_guard.max_percent),
+                None,
+                "delete_guard.max_percent",
+                format!("{}% is not a share of a table", m.delete_guard.max_percent.value),
+                "give a percentage from 0 to 100 (default 10)",
+            );
+        }
         let tables = self.tables(m);
         self.check_cycles(&tables);
         self.declared = m.tables.iter().map(|t| t.value.name.value.clone()).collect();
@@ -52,6 +61,8 @@ impl Builder {
             ("metadata.reverse", &m.metadata.reverse),
             ("metadata.forward_rejects", &m.metadata.forward_rejects),
             ("metadata.reverse_rejects", &m.metadata.reverse_rejects),
+            ("metadata.forward_deleted", &m.metadata.forward_deleted),
+            ("metadata.reverse_deleted", &m.metadata.reverse_deleted),
         ] {
             if !valid_identifier(&value.value) {
                 self.error(
@@ -119,6 +130,7 @@ impl Builder {
             }
             directions.extend(sync_order(list));
         }
+        super::direction::link_referrers(&mut directions);
         directions
     }
 }
@@ -131,6 +143,8 @@ fn settings(m: &Manifest) -> Settings {
         reverse_metadata: m.metadata.reverse.value.clone(),
         forward_rejects: m.metadata.forward_rejects.value.clone(),
         reverse_rejects: m.metadata.reverse_rejects.value.clone(),
+        forward_deleted: m.metadata.forward_deleted.value.clone(),
+        reverse_deleted: m.metadata.reverse_deleted.value.clone(),
         origin_column: m.origin.column.value.clone(),
         origin_desktop: m.origin.desktop.value.clone(),
         origin_cloud: m.origin.cloud.value.clone(),
@@ -139,5 +153,9 @@ fn settings(m: &Manifest) -> Settings {
             .as_ref()
             .map(|t| Tenant { column: t.value.column.value.clone(), env: t.value.env.value.clone() }),
         lookback_seconds: m.lookback_seconds,
+        delete_guard: DeleteGuard {
+            max_percent: m.delete_guard.max_percent.value,
+            min_rows: m.delete_guard.min_rows.value,
+        },
     }
 }

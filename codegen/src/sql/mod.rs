@@ -9,6 +9,7 @@
 mod apply;
 mod checks;
 mod ddl;
+pub mod deletes;
 mod fragment;
 mod layout;
 pub mod names;
@@ -40,6 +41,7 @@ pub struct TableSqlText {
     pub describe_rejects: String,
     pub verify_source: String,
     pub verify_target: String,
+    pub deletes: Option<deletes::DeleteSqlText>,
 }
 
 pub fn table_sql(t: &TableDirection) -> TableSqlText {
@@ -56,5 +58,15 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         describe_rejects: fit(rejects::describe_rejects(t)),
         verify_source: fit(verify::source(t)),
         verify_target: fit(verify::target(t)),
+        deletes: t.deletes.as_ref().map(|d| {
+            let deletes::DeleteSqlText { keys_source, keys_target, held, delete, restore } = deletes::delete_sql(t, d);
+            deletes::DeleteSqlText {
+                keys_source: fit(keys_source),
+                keys_target: fit(keys_target),
+                held: held.map(fit),
+                delete: fit(delete),
+                restore: fit(restore),
+            }
+        }),
     }
 }

@@ -18,6 +18,9 @@ pub const REJECTED: Ident<'static> = Ident(shared::REJECTED_TABLE);
 /// `describe_rejects`.
 pub const SET_ASIDE: Ident<'static> = Ident(shared::SET_ASIDE_TABLE);
 
+/// The keys of the target rows a run deletes, `(k)` in verify's key text; filled by the engine.
+pub const GONE: Ident<'static> = Ident(shared::GONE_TABLE);
+
 /// Staging's row number: the engine numbers rows as it copies them, so statements can work on a
 /// range of them (`$1`..`$2`) and a reject can point at its row.
 pub const ROW_NUMBER: Ident<'static> = Ident(shared::ROW_NUMBER);

@@ -13,7 +13,7 @@ use super::scope::{owned_filters, source_filters, tenant_filter};
 use crate::model::{Direction, StagedValue, Strategy, TableDirection};
 
 /// Staged columns the source provides: (source expression over alias `s`, target column name).
-fn compared_columns(t: &TableDirection) -> Vec<(String, String)> {
+pub(crate) fn compared_columns(t: &TableDirection) -> Vec<(String, String)> {
     t.staged
         .iter()
         .filter_map(|s| match &s.value {
@@ -33,14 +33,14 @@ fn compared_columns(t: &TableDirection) -> Vec<(String, String)> {
 }
 
 /// Key columns the source provides, as (source expression, target column name), in key order.
-fn key_columns(t: &TableDirection) -> Vec<(String, String)> {
+pub(crate) fn key_columns(t: &TableDirection) -> Vec<(String, String)> {
     let compared = compared_columns(t);
     t.key.iter().filter_map(|k| compared.iter().find(|(_, name)| name == k).cloned()).collect()
 }
 
 /// The key text: a JSON array of the key values, or the whole row's text for tables without a key
 /// (their rows are compared as a multiset: identical rows share a key and are counted).
-fn key_text(keys: &[String], values: &str) -> String {
+pub(crate) fn key_text(keys: &[String], values: &str) -> String {
     if keys.is_empty() {
         values.to_string()
     } else {

@@ -59,6 +59,20 @@ pub enum Command {
         #[arg(required = true)]
         tables: Vec<String>,
     },
+    /// Put rows that forward deletes removed from the cloud back on the desktop (from the
+    /// deleted-rows table); the next forward run brings them back to the cloud.
+    Restore {
+        /// The table (manifest, desktop or cloud name).
+        #[arg(long = "table", value_name = "T")]
+        table: String,
+        /// The kept row with this key, as `status` and the deleted-rows table show it
+        /// (e.g. '{"client_id" : 7}'); repeatable.
+        #[arg(long = "key", value_name = "KEY", required_unless_present = "since")]
+        keys: Vec<String>,
+        /// Every kept row deleted at or after this time (RFC 3339, e.g. 2026-12-02T09:00:00Z).
+        #[arg(long, value_name = "TIME", conflicts_with = "keys")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// The compiled tables: names, direction, mode, strategy, key, in sync order.
     Tables,
     /// Compare both sides' rows for each table (keys and value checksums); exit 1 on any difference.
@@ -90,6 +104,10 @@ pub struct SyncArgs {
     /// Do everything, then roll the target back.
     #[arg(long)]
     pub dry_run: bool,
+    /// Let this pass delete rows that the mass-delete guard (`delete_guard` in the manifest) would
+    /// keep: use it once, after checking the source really lost them.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
 }
 
 #[derive(Debug, Args)]

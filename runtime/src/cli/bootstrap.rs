@@ -15,7 +15,8 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<i32, CommandError> {
         let (_, target) = connections.for_direction(direction);
         let metadata = manifest.metadata_table(direction);
         let side = direction.target();
-        match bootstrap::ensure(target, manifest, direction, &names, Some(&scope))
+        let keeps_deleted = inv.program.tables(direction, &[]).iter().any(|t| t.spec().deletes.is_some());
+        match bootstrap::ensure(target, manifest, direction, &names, Some(&scope), keeps_deleted)
             .await
             .map_err(CommandError::on(side))?
         {

@@ -32,6 +32,16 @@ pub enum CommandError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The command was given something it cannot do (named in the message).
+    #[error("{0}")]
+    Usage(String),
+    #[error("restoring kept rows of {table} on the {side}, nothing marked restored: {}", describe(.source))]
+    Restore {
+        table: String,
+        side: Side,
+        #[source]
+        source: tokio_postgres::Error,
+    },
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
@@ -50,7 +60,9 @@ impl CommandError {
         match self {
             CommandError::Config(_)
             | CommandError::UnknownTables(_)
+            | CommandError::Usage(_)
             | CommandError::Engine(EngineError::UnknownTables(_)) => exit::USAGE,
+            CommandError::Restore { source, .. } if !source.is_closed() => exit::PARTIAL,
             // A URL that does not parse is a configuration error; a server that does not answer is not.
             CommandError::Connect(ConnectError::BadUrl { .. }) => exit::USAGE,
             CommandError::Connect(ConnectError::Unreachable { .. })
@@ -58,6 +70,7 @@ impl CommandError {
             | CommandError::Lock(_)
             | CommandError::Engine(_)
             | CommandError::Database { .. }
+            | CommandError::Restore { .. }
             | CommandError::Verify(_)
             | CommandError::Demo(_)
             | CommandError::Runtime(_) => exit::UNAVAILABLE,

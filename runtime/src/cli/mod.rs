@@ -9,6 +9,7 @@ mod demo;
 mod error;
 mod output;
 mod reset;
+mod restore;
 mod run;
 mod status;
 mod sync;
@@ -119,6 +120,7 @@ async fn dispatch(inv: &Invocation<'_>, command: &Command) -> Result<i32, Comman
         Command::Check => check::run(inv).await,
         Command::Bootstrap => bootstrap::run(inv).await,
         Command::Reset { direction, tables } => reset::run(inv, *direction, tables).await,
+        Command::Restore { table, keys, since } => restore::run(inv, table, keys, *since).await,
         Command::Demo(args) => demo::run(inv, args.rows).await,
     }
 }

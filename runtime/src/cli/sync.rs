@@ -27,7 +27,13 @@ pub(super) fn options(
 ) -> Result<SyncOptions, CommandError> {
     engine::check_tables(inv.program, directions, &args.tables)?;
     let tenant = inv.tenant()?;
-    Ok(SyncOptions { full: args.full, tables: args.tables.clone(), dry_run: args.dry_run, tenant })
+    Ok(SyncOptions {
+        full: args.full,
+        tables: args.tables.clone(),
+        dry_run: args.dry_run,
+        tenant,
+        allow_mass_delete: args.allow_mass_delete,
+    })
 }
 
 /// Takes the run lock on its own desktop connection; the lock lasts as long as the returned client.
@@ -59,7 +65,7 @@ pub(super) async fn pass(
 pub fn exit_code(run: &RunReport) -> i32 {
     if run.all_ok() {
         exit::OK
-    } else if run.tables().any(|t| t.unavailable) {
+    } else if run.tables().any(|t| t.unavailable) || run.deletes().any(|d| d.unavailable) {
         exit::UNAVAILABLE
     } else {
         exit::PARTIAL

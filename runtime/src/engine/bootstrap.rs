@@ -11,7 +11,7 @@
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::db_error::{describe, is_permission_denied};
-use super::metadata::Scope;
+use super::metadata::{Scope, APPLY_KIND};
 use super::names::ident;
 use crate::spec::{Direction, ManifestSpec};
 
@@ -26,6 +26,9 @@ const METADATA_COLUMNS: &[(&str, &str)] = &[
     ("status", "text"),
     ("last_error", "text"),
     ("scope", "text NOT NULL DEFAULT ''"),
+    ("deletes_checked_at", "timestamp with time zone"),
+    ("rows_deleted", "bigint"),
+    ("deletes_error", "text"),
 ];
 
 /// The metadata's primary key in the current shape.
@@ -50,14 +53,17 @@ impl Bootstrap {
 }
 
 /// Ensures the metadata of `direction` on the connected (target) side, with a row per table in
-/// `scope` (none when `scope` is `None`: the tables are only created or upgraded). Safe to run
-/// concurrently: the work happens in one transaction behind a transaction-scoped advisory lock.
+/// `scope` (none when `scope` is `None`: the tables are only created or upgraded), and the table
+/// deleted rows are kept in when `keeps_deleted` (a table of the direction propagates deletes).
+/// Safe to run concurrently: the work happens in one transaction behind a transaction-scoped
+/// advisory lock.
 pub async fn ensure<C: GenericClient>(
     client: &mut C,
     manifest: &ManifestSpec,
     direction: Direction,
     tables: &[&str],
     scope: Option<&Scope>,
+    keeps_deleted: bool,
 ) -> Result<Bootstrap, tokio_postgres::Error> {
     let metadata = manifest.metadata_table(direction);
     let rejects = manifest.rejects_table(direction);
@@ -74,6 +80,9 @@ pub async fn ensure<C: GenericClient>(
             created = true;
         }
         upgraded.extend(ensure_rejects(&tx, rejects).await?);
+        if keeps_deleted {
+            created |= ensure_deleted(&tx, manifest.deleted_table(direction)).await?;
+        }
         match scope {
             Some(scope) => seed(&tx, metadata, scope, tables).await,
             None => Ok(0),
@@ -109,6 +118,9 @@ async fn create_metadata(tx: &Transaction<'_>, metadata: &str) -> Result<(), tok
             rows_copied bigint,
             status text,
             last_error text,
+            deletes_checked_at timestamp with time zone,
+            rows_deleted bigint,
+            deletes_error text,
             PRIMARY KEY (table_name, scope)
         )",
         ident(metadata)
@@ -148,7 +160,8 @@ async fn upgrade_metadata(tx: &Transaction<'_>, metadata: &str) -> Result<Vec<St
     Ok(upgraded)
 }
 
-/// Creates the rejects table, or adds the scope an older shape lacks.
+/// Creates the rejects table, or adds the columns an older shape lacks (the scope; the kind, which
+/// tells rows the apply refused from deletes held back).
 async fn ensure_rejects(tx: &Transaction<'_>, rejects: &str) -> Result<Vec<String>, tokio_postgres::Error> {
     let table = ident(rejects);
     let index = ident(&format!("{rejects}_table_scope"));
@@ -158,6 +171,7 @@ async fn ensure_rejects(tx: &Transaction<'_>, rejects: &str) -> Result<Vec<Strin
                 id bigserial PRIMARY KEY,
                 table_name varchar(100) NOT NULL,
                 scope text NOT NULL DEFAULT '',
+                kind text NOT NULL DEFAULT '{APPLY_KIND}',
                 row_key text NOT NULL,
                 reason text NOT NULL,
                 row_data jsonb,
@@ -169,15 +183,43 @@ async fn ensure_rejects(tx: &Transaction<'_>, rejects: &str) -> Result<Vec<Strin
         .await?;
         return Ok(Vec::new());
     }
-    if column_names(tx, rejects).await?.iter().any(|c| c == "scope") {
-        return Ok(Vec::new());
+    let columns = column_names(tx, rejects).await?;
+    let mut upgraded = Vec::new();
+    if !columns.iter().any(|c| c == "scope") {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {table} ADD COLUMN scope text NOT NULL DEFAULT '';
+             CREATE INDEX {index} ON {table} (table_name, scope)"
+        ))
+        .await?;
+        upgraded.push(format!("{rejects}.scope"));
     }
+    if !columns.iter().any(|c| c == "kind") {
+        tx.batch_execute(&format!("ALTER TABLE {table} ADD COLUMN kind text NOT NULL DEFAULT '{APPLY_KIND}'")).await?;
+        upgraded.push(format!("{rejects}.kind"));
+    }
+    Ok(upgraded)
+}
+
+/// Creates the table deleted rows are kept in; true when it was created.
+async fn ensure_deleted(tx: &Transaction<'_>, deleted: &str) -> Result<bool, tokio_postgres::Error> {
+    if exists(tx, deleted).await? {
+        return Ok(false);
+    }
+    let (table, index) = (ident(deleted), ident(&format!("{deleted}_table_scope")));
     tx.batch_execute(&format!(
-        "ALTER TABLE {table} ADD COLUMN scope text NOT NULL DEFAULT '';
-         CREATE INDEX {index} ON {table} (table_name, scope)"
+        "CREATE TABLE {table} (
+            id bigserial PRIMARY KEY,
+            table_name varchar(100) NOT NULL,
+            scope text NOT NULL DEFAULT '',
+            row_key text NOT NULL,
+            row_data jsonb NOT NULL,
+            deleted_at timestamp with time zone NOT NULL DEFAULT now(),
+            restored_at timestamp with time zone
+        );
+        CREATE INDEX {index} ON {table} (table_name, scope, deleted_at)"
     ))
     .await?;
-    Ok(vec![format!("{rejects}.scope")])
+    Ok(true)
 }
 
 async fn column_names(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>, tokio_postgres::Error> {

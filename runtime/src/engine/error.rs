@@ -65,6 +65,8 @@ pub enum TableError {
         #[source]
         source: tokio_postgres::Error,
     },
+    #[error("the {side} listed keys out of byte order (is its encoding UTF8?), so nothing was deleted")]
+    Unsorted { table: &'static str, side: Side },
     /// A connection closed by an earlier failure could not be opened again.
     #[error(transparent)]
     Reconnect(#[from] ConnectError),
@@ -76,7 +78,7 @@ impl TableError {
         match self {
             TableError::Database { source, .. } => is_transient(source),
             TableError::Reconnect(_) => true,
-            TableError::SchemaDiffers { .. } | TableError::Decode { .. } => false,
+            TableError::SchemaDiffers { .. } | TableError::Decode { .. } | TableError::Unsorted { .. } => false,
         }
     }
 }

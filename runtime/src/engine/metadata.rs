@@ -29,6 +29,11 @@ impl Scope {
     }
 }
 
+/// The kind of a rejects row the apply set aside (replaced by each run of the table).
+pub const APPLY_KIND: &str = "apply";
+/// The kind of a rejects row a delete check held back (replaced by each delete check).
+pub const DELETE_KIND: &str = "delete";
+
 /// The stored watermark of a table, or `None` when it has no row in this scope.
 pub async fn watermark<C: GenericClient>(
     client: &C,
@@ -81,29 +86,81 @@ pub async fn record<C: GenericClient>(
     Ok(())
 }
 
-/// Replaces a table's recorded rejects in this scope with the ones its staging set aside in this
-/// transaction. `describe` is the generated query yielding `(key, reason, row json, tracking value)`.
+/// The last time this scope's delete check of a table ran to the end, if ever.
+pub async fn deletes_checked_at<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    scope: &Scope,
+    table: &str,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT deletes_checked_at FROM {} WHERE table_name = $1 AND scope = $2", ident(metadata)),
+            &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
+        )
+        .await?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
+/// What a delete check left behind, written in its transaction.
+pub struct DeleteRecord<'a> {
+    pub table: &'a str,
+    pub scope: &'a Scope,
+    /// The check ran to the end (not refused): its time is recorded, for the table's interval.
+    pub checked: bool,
+    pub rows_deleted: i64,
+    /// Why it deleted nothing, when the guard stopped it.
+    pub error: Option<String>,
+}
+
+pub async fn record_deletes<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    r: &DeleteRecord<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .query_typed(
+            &format!(
+                "UPDATE {} SET deletes_checked_at = CASE WHEN $3 THEN now() ELSE deletes_checked_at END, \
+                 rows_deleted = $4, deletes_error = $5 WHERE table_name = $1 AND scope = $2",
+                ident(metadata)
+            ),
+            &[
+                (&r.table, Type::TEXT),
+                (&r.scope.as_str(), Type::TEXT),
+                (&r.checked, Type::BOOL),
+                (&r.rows_deleted, Type::INT8),
+                (&r.error, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Replaces a table's recorded rejects of one kind in this scope with the rows `describe` yields
+/// in this transaction: `(key, reason, row json, tracking value)`.
 pub async fn replace_rejects<C: GenericClient>(
     client: &C,
     rejects: &str,
     scope: &Scope,
     table: &str,
+    kind: &str,
     describe: &str,
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            &format!("DELETE FROM {} WHERE table_name = $1 AND scope = $2", ident(rejects)),
-            &[&table, &scope.as_str()],
+            &format!("DELETE FROM {} WHERE table_name = $1 AND scope = $2 AND kind = $3", ident(rejects)),
+            &[&table, &scope.as_str(), &kind],
         )
         .await?;
     client
         .execute(
             &format!(
-                "INSERT INTO {} (table_name, scope, row_key, reason, row_data, tracking_value) \
-                 SELECT $1, $2, x.k, x.reason, x.d::jsonb, x.t FROM ({describe}) AS x(k, reason, d, t)",
+                "INSERT INTO {} (table_name, scope, kind, row_key, reason, row_data, tracking_value) \
+                 SELECT $1, $2, $3, x.k, x.reason, x.d::jsonb, x.t FROM ({describe}) AS x(k, reason, d, t)",
                 ident(rejects)
             ),
-            &[&table, &scope.as_str()],
+            &[&table, &scope.as_str(), &kind],
         )
         .await
 }

@@ -8,7 +8,9 @@ mod apply;
 pub(crate) mod bootstrap;
 mod connections;
 pub(crate) mod db_error;
+mod deletes;
 mod error;
+mod keyset;
 pub(crate) mod lock;
 pub(crate) mod metadata;
 pub(crate) mod names;
@@ -16,6 +18,7 @@ mod observer;
 mod pipeline;
 mod prepare;
 mod report;
+pub mod restore;
 mod retry;
 pub(crate) mod schema_check;
 pub(crate) mod status;
@@ -26,7 +29,7 @@ mod watermark;
 pub use connections::{connect, ConnectError, Connections};
 pub use error::{EngineError, TableError, UnknownTables};
 pub use observer::{Observer, Silent};
-pub use report::{DirectionReport, RunReport, Status, TableReport};
+pub use report::{DeleteOutcome, DeleteReport, DirectionReport, RunReport, Status, TableReport};
 
 use crate::codec::CompiledTable;
 use crate::program::Program;
@@ -44,6 +47,8 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// The tenant value when the manifest declares a tenant scope.
     pub tenant: Option<String>,
+    /// Let this pass's deletes through where the mass-delete guard would stop them.
+    pub allow_mass_delete: bool,
 }
 
 /// A usage error naming every table that is not a compiled table of these directions.
@@ -119,7 +124,41 @@ async fn run_direction(
         observer.table_finished(&report);
         reports.push(report);
     }
-    Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports })
+    let mut deletes = Vec::new();
+    for spec in deleting(tables, &reports, &prepared) {
+        let result = match skipped(spec, &reports) {
+            Some(report) => Ok(report),
+            None => retry::delete_with_retries(spec, manifest, connections, &prepared.options).await,
+        };
+        let report = result.unwrap_or_else(|e| DeleteReport::failed(spec, &e));
+        observer.deletes_finished(&report);
+        deletes.push(report);
+    }
+    Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports, deletes })
+}
+
+/// The tables whose deletes this run checks, children before parents (a parent's row is free to go
+/// only once the rows pointing at it are gone). None without metadata: nowhere to keep a copy.
+fn deleting(
+    tables: &[&dyn CompiledTable],
+    reports: &[TableReport],
+    prepared: &prepare::Prepared,
+) -> Vec<&'static crate::spec::TableSpec> {
+    if !prepared.options.metadata {
+        if tables.iter().any(|t| t.spec().deletes.is_some()) {
+            tracing::warn!("no metadata on the target, so deleted rows could not be kept: no deletes this run");
+        }
+        return Vec::new();
+    }
+    debug_assert_eq!(tables.len(), reports.len());
+    tables.iter().rev().map(|t| t.spec()).filter(|s| s.deletes.is_some()).collect()
+}
+
+/// A table whose own sync failed this run checks no deletes: the failure may be the very
+/// difference (a schema, a lost server) that would make its rows look gone.
+fn skipped(spec: &'static crate::spec::TableSpec, reports: &[TableReport]) -> Option<DeleteReport> {
+    let failed = reports.iter().any(|r| r.table == spec.name && r.status == Status::Failed);
+    failed.then(|| DeleteReport::new(spec, DeleteOutcome::Skipped))
 }
 
 /// Does all of a direction inside one target transaction (so each table sees the rows staged
@@ -154,6 +193,16 @@ async fn dry_run(
         observer.table_finished(&report);
         reports.push(report);
     }
+    let mut deletes = Vec::new();
+    for spec in deleting(tables, &reports, &prepared) {
+        let result = match skipped(spec, &reports) {
+            Some(report) => Ok(report),
+            None => deletes::delete_table(spec, manifest, source, &mut outer, &prepared.options).await,
+        };
+        let report = result.unwrap_or_else(|e| DeleteReport::failed(spec, &e));
+        observer.deletes_finished(&report);
+        deletes.push(report);
+    }
     let _ = outer.rollback().await;
-    Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports })
+    Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports, deletes })
 }

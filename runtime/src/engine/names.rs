@@ -7,6 +7,8 @@ pub use shared::{APPLY_SAVEPOINT, REASON, ROW_NUMBER, VERIFY_HASH, VERIFY_KEY};
 
 /// The temporary staging table the source rows are copied into.
 pub const STAGE: &str = shared::STAGE_TABLE;
+/// The keys of the target rows a delete check deletes.
+pub const GONE: &str = shared::GONE_TABLE;
 /// `(_n, reason)` of the staged rows the checks or the apply refused.
 pub const REJECTED: &str = shared::REJECTED_TABLE;
 /// The refused staged rows, moved out of staging.

@@ -2,7 +2,7 @@
 //! itself: the command line draws a progress line and prints each table's line; tests pass
 //! [`Silent`].
 
-use super::TableReport;
+use super::{DeleteReport, TableReport};
 use crate::spec::TableSpec;
 
 /// Notified as tables are synced. Called from the task running the sync; `Sync` because the row
@@ -16,6 +16,8 @@ pub trait Observer: Sync {
     fn transfer_finished(&self, _spec: &TableSpec) {}
     /// The table is done: synced, partial, or failed.
     fn table_finished(&self, _report: &TableReport) {}
+    /// A table's delete check is done (or was not due, or failed).
+    fn deletes_finished(&self, _report: &DeleteReport) {}
 }
 
 /// An observer that ignores everything.

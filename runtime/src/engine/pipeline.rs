@@ -31,6 +31,8 @@ pub(crate) struct RunOptions {
     pub metadata: bool,
     /// Source tables whose key a unique index guarantees: no duplicates to drop.
     pub unique_sources: HashSet<String>,
+    /// Deletes go ahead even where the mass-delete guard would stop them.
+    pub allow_mass_delete: bool,
 }
 
 /// Sets the `pgbisync.*` settings the generated SQL reads (COPY cannot take parameters, so values
@@ -287,7 +289,8 @@ async fn record(
     status: Status,
 ) -> Result<(), tokio_postgres::Error> {
     let rejects_table = manifest.rejects_table(spec.direction);
-    metadata::replace_rejects(tx, rejects_table, scope, spec.name, spec.sql.describe_rejects).await?;
+    metadata::replace_rejects(tx, rejects_table, scope, spec.name, metadata::APPLY_KIND, spec.sql.describe_rejects)
+        .await?;
     let error = (rejects.count > 0).then(|| format!("{} row(s) set aside; see {rejects_table}", rejects.count));
     let run = RunRecord {
         table: spec.name,

@@ -58,7 +58,8 @@ pub(crate) async fn prepare<C: GenericClient>(
     let names: Vec<&str> = tables.iter().map(|t| t.spec().name).collect();
     let target_side = direction.target();
     let scope = Scope::of(sync.tenant.as_deref());
-    let bootstrap = bootstrap::ensure(target, manifest, direction, &names, Some(&scope))
+    let keeps_deleted = tables.iter().any(|t| t.spec().deletes.is_some());
+    let bootstrap = bootstrap::ensure(target, manifest, direction, &names, Some(&scope), keeps_deleted)
         .await
         .map_err(|source| EngineError::Bootstrap { direction, side: target_side, source })?;
     let degraded = log_bootstrap(manifest, direction, &bootstrap, &scope);
@@ -80,6 +81,7 @@ pub(crate) async fn prepare<C: GenericClient>(
         scope,
         metadata: bootstrap.is_ready(),
         unique_sources,
+        allow_mass_delete: sync.allow_mass_delete,
     };
     Ok(Prepared { degraded, options, source_live, target_live })
 }

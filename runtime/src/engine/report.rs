@@ -72,6 +72,89 @@ impl Status {
     }
 }
 
+/// What one table's delete check did: the target rows whose source row is gone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeleteReport {
+    pub table: String,
+    pub direction: Direction,
+    pub target: String,
+    pub outcome: DeleteOutcome,
+    /// Keys on the source, and the target rows the sending side owns in the tenant.
+    pub source_keys: u64,
+    pub target_rows: u64,
+    /// Target rows whose source row is gone (found, whether deleted or not).
+    pub gone: u64,
+    pub deleted: u64,
+    /// Gone rows other rows still reference: set aside, tried again at the next check.
+    pub held: u64,
+    pub held_samples: Vec<(String, String)>,
+    /// Of the 256 key buckets, those whose keys had to be listed (0 when both key sets are equal).
+    pub buckets_listed: usize,
+    /// Why nothing was deleted (the guard), or why the check failed.
+    pub error: Option<String>,
+    /// The check failed because a server could not be reached.
+    pub unavailable: bool,
+    pub millis: u128,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteOutcome {
+    /// Checked; the rows gone were deleted (possibly none), except those held.
+    Checked,
+    /// Checked less than the table's interval ago: not checked this run.
+    NotDue,
+    /// The mass-delete guard stopped it: nothing deleted.
+    Refused,
+    /// The table's own sync failed this run, so its deletes wait for the next.
+    Skipped,
+    Failed,
+}
+
+impl DeleteReport {
+    pub(crate) fn new(spec: &TableSpec, outcome: DeleteOutcome) -> DeleteReport {
+        DeleteReport {
+            table: spec.name.to_string(),
+            direction: spec.direction,
+            target: spec.target.name.to_string(),
+            outcome,
+            source_keys: 0,
+            target_rows: 0,
+            gone: 0,
+            deleted: 0,
+            held: 0,
+            held_samples: Vec::new(),
+            buckets_listed: 0,
+            error: None,
+            unavailable: false,
+            millis: 0,
+        }
+    }
+
+    pub(crate) fn failed(spec: &TableSpec, error: &super::TableError) -> DeleteReport {
+        DeleteReport {
+            error: Some(error.to_string()),
+            unavailable: error.is_transient(),
+            ..DeleteReport::new(spec, DeleteOutcome::Failed)
+        }
+    }
+
+    pub fn outcome_str(&self) -> &'static str {
+        match self.outcome {
+            DeleteOutcome::Checked => "checked",
+            DeleteOutcome::NotDue => "not due",
+            DeleteOutcome::Refused => "refused",
+            DeleteOutcome::Skipped => "skipped",
+            DeleteOutcome::Failed => "failed",
+        }
+    }
+
+    /// True when the check stopped short of what it had to do (refused or failed).
+    pub fn is_failure(&self) -> bool {
+        matches!(self.outcome, DeleteOutcome::Refused | DeleteOutcome::Failed)
+    }
+}
+
 /// What a direction's run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DirectionReport {
@@ -79,6 +162,8 @@ pub struct DirectionReport {
     /// Set when the metadata could not be created: the run went on in full mode.
     pub degraded: Option<String>,
     pub tables: Vec<TableReport>,
+    /// The delete checks, children before parents (empty when no table propagates deletes).
+    pub deletes: Vec<DeleteReport>,
 }
 
 /// What one sync pass did, direction by direction (directions with no selected table are left out).
@@ -94,9 +179,14 @@ impl RunReport {
         self.directions.iter().flat_map(|d| &d.tables)
     }
 
-    /// True when every table synced with nothing set aside.
+    /// Every delete check of every direction.
+    pub fn deletes(&self) -> impl Iterator<Item = &DeleteReport> {
+        self.directions.iter().flat_map(|d| &d.deletes)
+    }
+
+    /// True when every table synced with nothing set aside, and every delete check did its work.
     pub fn all_ok(&self) -> bool {
-        self.tables().all(|t| t.status == Status::Ok)
+        self.tables().all(|t| t.status == Status::Ok) && self.deletes().all(|d| !d.is_failure() && d.held == 0)
     }
 
     pub fn count(&self, status: Status) -> usize {

@@ -1,8 +1,10 @@
 //! One table in one direction: what is read, how it is staged and matched, what it depends on.
 //! Resolved in small steps, each in its own file: `tracking` (the change-tracking column and what
 //! mode and strategy allow), `mapping` (skipped columns and `set` rules), `staged` (the staged and
-//! read columns, key, dedup, tenant scope) and `references` (parents checked before applying).
+//! read columns, key, dedup, tenant scope), `references` (parents checked before applying) and
+//! `deletes` (whether and within what rows the target's deletes happen).
 
+mod deletes;
 mod mapping;
 mod references;
 mod staged;
@@ -11,6 +13,8 @@ mod tracking;
 use std::collections::BTreeSet;
 
 use serde_saphyr::Spanned;
+
+pub(super) use deletes::link_referrers;
 
 use super::builder::Builder;
 use super::{Direction, Mode, Settings, Side, Strategy, Table, TableDirection};
@@ -70,6 +74,7 @@ impl Builder {
         let key = self.key_and_dedup(cx, &staged.staged);
         let (tenant_source, tenant_target) = self.tenant_columns(cx);
         let references = self.references(cx, &staged.staged, &mut rules.depends_on);
+        let deletes = self.deletes(cx, &references);
         if self.problem_count() > before {
             return None;
         }
@@ -94,6 +99,7 @@ impl Builder {
             tenant_target,
             references,
             depends_on: rules.depends_on,
+            deletes,
         })
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::status::StatusRow;
 use crate::engine::verify::VerifyReport;
-use crate::engine::{RunReport, Status, TableReport};
+use crate::engine::{DeleteOutcome, DeleteReport, RunReport, Status, TableReport};
 use crate::program::Program;
 use crate::spec::Direction;
 
@@ -33,9 +33,46 @@ pub fn table_line(r: &TableReport) -> String {
     line
 }
 
+/// A delete check worth a line: one that found rows gone, held some, or stopped; `None` for the
+/// checks that found nothing to do.
+pub fn delete_line(r: &DeleteReport) -> Option<String> {
+    let head = format!("{:<7} {:<20} deletes", r.direction.as_str(), r.table);
+    match r.outcome {
+        DeleteOutcome::NotDue | DeleteOutcome::Skipped => None,
+        DeleteOutcome::Refused | DeleteOutcome::Failed => {
+            Some(format!("{head}     {}  {}", r.outcome_str(), r.error.as_deref().unwrap_or("")))
+        }
+        DeleteOutcome::Checked if r.gone == 0 && r.held == 0 => None,
+        DeleteOutcome::Checked => {
+            let mut line = format!("{head}  deleted {:>8}", r.deleted);
+            if r.held > 0 {
+                line.push_str(&format!("  held {}", r.held));
+            }
+            line.push_str(&format!("  {:>6.2}s", r.millis as f64 / 1000.0));
+            if let Some((key, reason)) = r.held_samples.first() {
+                line.push_str(&format!("  (e.g. {key}: {reason})"));
+            }
+            Some(line)
+        }
+    }
+}
+
 pub fn summary(run: &RunReport, dry_run: bool) -> String {
+    let deleted: u64 = run.deletes().map(|d| d.deleted).sum();
+    let held: u64 = run.deletes().map(|d| d.held).sum();
+    let refused = run.deletes().filter(|d| d.is_failure()).count();
+    let mut deletes = String::new();
+    if deleted + held > 0 || refused > 0 {
+        deletes = format!("; {deleted} deleted");
+        if held > 0 {
+            deletes.push_str(&format!(", {held} held"));
+        }
+        if refused > 0 {
+            deletes.push_str(&format!(", {refused} delete check(s) stopped"));
+        }
+    }
     format!(
-        "{}{} table(s): {} ok, {} partial, {} failed; {} rows read, {} written, {} set aside",
+        "{}{} table(s): {} ok, {} partial, {} failed; {} rows read, {} written, {} set aside{deletes}",
         if dry_run { "dry run (rolled back): " } else { "" },
         run.tables().count(),
         run.count(Status::Ok),

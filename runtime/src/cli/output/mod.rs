@@ -94,6 +94,9 @@ impl Output {
         for t in run.tables().filter(|t| t.status == crate::engine::Status::Failed) {
             err!("error: {} {}: {}", t.direction, t.table, t.error.as_deref().unwrap_or("failed"));
         }
+        for d in run.deletes().filter(|d| d.is_failure()) {
+            err!("error: {} {} deletes: {}", d.direction, d.table, d.error.as_deref().unwrap_or("failed"));
+        }
     }
 
     pub fn status(&self, rows: &[StatusRow]) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{human, Output};
-use crate::engine::{Observer, TableReport};
+use crate::engine::{DeleteReport, Observer, TableReport};
 use crate::spec::TableSpec;
 
 pub struct SyncProgress {
@@ -64,6 +64,15 @@ impl Observer for SyncProgress {
         self.clear();
         if !self.output.json && !self.output.quiet {
             super::out!("{}", human::table_line(report));
+        }
+    }
+
+    fn deletes_finished(&self, report: &DeleteReport) {
+        if self.output.json || self.output.quiet {
+            return;
+        }
+        if let Some(line) = human::delete_line(report) {
+            super::out!("{line}");
         }
     }
 }

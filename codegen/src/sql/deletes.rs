@@ -1,0 +1,185 @@
+//! The statements that find and delete target rows whose source row is gone. Both sides list their
+//! keys as verify's key text (`k`); the engine compares the two key sets bucket by bucket, copies
+//! the keys only the target has into the temporary table `_pgbisync_gone`, and runs `held` and
+//! `delete` over it. Only rows the sending side owns, within the tenant, are ever listed or deleted.
+
+use super::fragment::{and_lines, cast_setting, ident, list, literal, where_clause};
+use super::names::{GONE, VERIFY_KEY};
+use super::scope::{owned_filters, source_filters};
+use super::verify::{key_columns, key_text};
+use crate::model::{Deletes, StagedValue, TableDirection};
+
+/// The text of one table's delete statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteSqlText {
+    pub keys_source: String,
+    pub keys_target: String,
+    pub held: Option<String>,
+    pub delete: String,
+    pub restore: String,
+}
+
+pub fn delete_sql(t: &TableDirection, d: &Deletes) -> DeleteSqlText {
+    DeleteSqlText {
+        keys_source: keys_source(t),
+        keys_target: keys_target(t, d),
+        held: held(t, d),
+        delete: delete(t, d),
+        restore: restore(t),
+    }
+}
+
+/// The target's key columns (target names), quoted.
+fn target_keys(t: &TableDirection) -> Vec<String> {
+    key_columns(t).into_iter().map(|(_, n)| ident(&n)).collect()
+}
+
+/// Key text of target row `t`, as `keys_source` writes it for the same values.
+fn target_key_text(t: &TableDirection) -> String {
+    key_text(&target_keys(t).iter().map(|k| format!("t.{k}")).collect::<Vec<_>>(), "")
+}
+
+/// Every distinct key of the source rows the sync reads.
+fn keys_source(t: &TableDirection) -> String {
+    let keys: Vec<String> = key_columns(t).into_iter().map(|(e, _)| e).collect();
+    // Duplicated source keys (dedup) are one key: the sync keeps one row of them.
+    let distinct = if t.dedup { "DISTINCT " } else { "" };
+    format!(
+        "SELECT {distinct}{} AS {VERIFY_KEY}\nFROM {} s{}",
+        key_text(&keys, ""),
+        ident(&t.source.name),
+        where_clause(&source_filters(t), "")
+    )
+}
+
+/// Target rows the sending side owns in the run's tenant, over alias `t`.
+fn owned(t: &TableDirection, d: &Deletes) -> Vec<String> {
+    let mut filters = owned_filters(t);
+    if let Some(parent) = &d.scope_through {
+        let mut on: Vec<String> =
+            parent.pairs.iter().map(|(c, p)| format!("p.{} = t.{}", ident(p), ident(c))).collect();
+        on.push(format!("p.{} = {}", ident(&parent.tenant.name), cast_setting(super::names::TENANT, &parent.tenant)));
+        filters.push(format!(
+            "EXISTS (\n        SELECT 1 FROM {} p\n        WHERE {}\n    )",
+            ident(&parent.table),
+            and_lines(&on, "        ")
+        ));
+    }
+    filters
+}
+
+/// The key of every target row the sending side owns in the tenant.
+fn keys_target(t: &TableDirection, d: &Deletes) -> String {
+    format!(
+        "SELECT {} AS {VERIFY_KEY}\nFROM {} t{}",
+        target_key_text(t),
+        ident(&t.target.name),
+        where_clause(&owned(t, d), "")
+    )
+}
+
+/// The rows of `_pgbisync_gone` as typed key columns, aliased `g` (the key text is a JSON array).
+fn gone_keys(t: &TableDirection) -> String {
+    let columns = key_columns(t).into_iter().enumerate().map(|(i, (_, name))| {
+        let ty = t.staged.iter().find(|s| s.name == name).map(|s| s.ty.canonical()).unwrap_or_default();
+        format!("CAST(g.{VERIFY_KEY}::json ->> {i} AS {ty}) AS {}", ident(&name))
+    });
+    format!("(\n    SELECT {}\n    FROM {GONE} g\n) g", list(columns))
+}
+
+/// The key of target row `t` as the rejects and deleted-rows tables show it: `{"col": value}`.
+fn row_key(t: &TableDirection) -> String {
+    let pairs = key_columns(t).into_iter().map(|(_, name)| format!("{}, t.{}", literal(&name), ident(&name)));
+    format!("json_build_object({})::text", list(pairs))
+}
+
+/// Target row `t` has the key of gone row `g`.
+fn gone_match(t: &TableDirection) -> Vec<String> {
+    target_keys(t).iter().map(|k| format!("t.{k} = g.{k}")).collect()
+}
+
+/// `(k, row_key, reason, row json)` of the gone rows that rows of another table still reference:
+/// they are set aside instead of deleted, and tried again on the next check.
+fn held(t: &TableDirection, d: &Deletes) -> Option<String> {
+    if d.referrers.is_empty() {
+        return None;
+    }
+    let referrers = d.referrers.iter().map(|r| {
+        let on = r.pairs.iter().map(|(c, p)| format!("c.{} = t.{}", ident(c), ident(p))).collect::<Vec<_>>();
+        format!(
+            "CASE WHEN EXISTS (SELECT 1 FROM {} c WHERE {}) THEN {} END",
+            ident(&r.table),
+            on.join(" AND "),
+            literal(&r.name)
+        )
+    });
+    let mut filters = gone_match(t);
+    filters.extend(owned(t, d));
+    Some(format!(
+        r#"SELECT x.{VERIFY_KEY}, x.row_key, 'still referenced by ' || x.referrers || ' rows', x.d
+FROM (
+    SELECT {key} AS {VERIFY_KEY},
+        {row_key} AS row_key,
+        concat_ws(', ',
+            {referrers}
+        ) AS referrers,
+        to_jsonb(t) AS d
+    FROM {table} t, {gone}
+    WHERE {filters}
+) x
+WHERE x.referrers <> ''"#,
+        key = target_key_text(t),
+        row_key = row_key(t),
+        referrers = referrers.collect::<Vec<_>>().join(",\n            "),
+        table = ident(&t.target.name),
+        gone = gone_keys(t).replace('\n', "\n    "),
+        filters = and_lines(&filters, "    "),
+    ))
+}
+
+/// Deletes the gone rows, returning `(row_key, row json)` of each for the deleted-rows table.
+fn delete(t: &TableDirection, d: &Deletes) -> String {
+    let mut filters = gone_match(t);
+    filters.extend(owned(t, d));
+    format!(
+        "DELETE FROM {} t\nUSING {}\nWHERE {}\nRETURNING {} AS row_key, to_jsonb(t) AS d",
+        ident(&t.target.name),
+        gone_keys(t),
+        and_lines(&filters, ""),
+        row_key(t)
+    )
+}
+
+/// Puts one kept row (`$1`, the target row as JSON) back into the source table, unless a row with
+/// its key is there; the next run then brings it back to the target as any new source row.
+/// Only columns that come from the source are restored; the source fills the rest as it would.
+fn restore(t: &TableDirection) -> String {
+    let columns: Vec<(&str, &str, String)> = t
+        .staged
+        .iter()
+        .filter_map(|s| match &s.value {
+            StagedValue::Source { column, .. } => Some((column.as_str(), s.name.as_str(), s.ty.canonical())),
+            StagedValue::Constant(_) => None,
+        })
+        .collect();
+    let key_match: Vec<String> = t
+        .key_source_columns()
+        .iter()
+        .zip(&t.key)
+        .map(|(source, target)| format!("s.{} = r.{}", ident(source), ident(target)))
+        .collect();
+    format!(
+        r#"INSERT INTO {table} ({insert})
+SELECT {select}
+FROM jsonb_to_record($1::jsonb) AS r({record})
+WHERE NOT EXISTS (
+    SELECT 1 FROM {table} s
+    WHERE {key_match}
+)"#,
+        table = ident(&t.source.name),
+        insert = list(columns.iter().map(|(source, _, _)| ident(source))),
+        select = list(columns.iter().map(|(_, target, _)| format!("r.{}", ident(target)))),
+        record = list(columns.iter().map(|(_, target, ty)| format!("{} {ty}", ident(target)))),
+        key_match = and_lines(&key_match, "    "),
+    )
+}

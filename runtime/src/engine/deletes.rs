@@ -1,0 +1,288 @@
+//! One table's delete check: the target rows the sending side owns in the tenant whose key the
+//! source no longer has are deleted, each kept first in the deleted-rows table. Found by comparing
+//! the two key sets (see [`super::keyset`]), with no trigger and no change to the source.
+//!
+//! Nothing is deleted on doubt: a run that would delete too many of a table's rows (the manifest's
+//! `delete_guard`), or any row when the source reads as empty, deletes nothing and says which flag
+//! allows it once. A row that another row still references is set aside, not deleted.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
+
+use super::db_error::{describe, is_row_error};
+use super::keyset::{self, KeyQuery, SideError};
+use super::metadata::{self, DeleteRecord, DELETE_KIND};
+use super::names::{ident, GONE, VERIFY_KEY};
+use super::pipeline::{set_settings, RunOptions};
+use super::report::{DeleteOutcome, DeleteReport};
+use super::TableError;
+use crate::spec::{DeleteSpec, ManifestSpec, Mode, Side, TableSpec};
+
+/// Rows set aside by the held query, `(k, row_key, reason, d)`.
+const HELD: &str = "_pgbisync_held";
+/// Gone keys at least this many are analyzed before the delete joins them to the target.
+const ANALYZE_FROM_ROWS: usize = 10_000;
+/// The savepoint each delete runs under, so a row the server refuses can be set aside alone.
+const SAVEPOINT: &str = "pgbisync_delete";
+
+fn on(spec: &'static TableSpec, side: Side) -> impl Fn(tokio_postgres::Error) -> TableError + Copy {
+    move |source| TableError::Database { table: spec.name, side, source }
+}
+
+/// True when the table's interval since its last check has not passed (incremental runs only).
+async fn due<C: GenericClient>(
+    spec: &'static TableSpec,
+    deletes: &DeleteSpec,
+    manifest: &ManifestSpec,
+    target: &C,
+    options: &RunOptions,
+) -> Result<bool, TableError> {
+    if deletes.every_seconds == 0 || options.full || spec.mode == Mode::Full {
+        return Ok(true);
+    }
+    let metadata_table = manifest.metadata_table(spec.direction);
+    let last = metadata::deletes_checked_at(target, metadata_table, &options.scope, spec.name)
+        .await
+        .map_err(on(spec, spec.direction.target()))?;
+    let every = chrono::Duration::from_std(Duration::from_secs(deletes.every_seconds as u64)).unwrap_or_default();
+    Ok(last.is_none_or(|at: DateTime<Utc>| at + every <= Utc::now()))
+}
+
+/// Runs the delete check of one table. `source` and `target` are the two sides of its direction.
+pub(crate) async fn delete_table<C: GenericClient>(
+    spec: &'static TableSpec,
+    manifest: &ManifestSpec,
+    source: &mut Client,
+    target: &mut C,
+    options: &RunOptions,
+) -> Result<DeleteReport, TableError> {
+    let Some(deletes) = &spec.deletes else { return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue)) };
+    if !due(spec, deletes, manifest, target, options).await? {
+        return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue));
+    }
+    let started = Instant::now();
+    let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
+    let source_tx =
+        source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await;
+    let source_tx = source_tx.map_err(on_source)?;
+    set_settings(&source_tx, manifest, options.tenant.as_deref(), DateTime::<Utc>::UNIX_EPOCH)
+        .await
+        .map_err(on_source)?;
+    let tx = target.transaction().await.map_err(on_target)?;
+    set_settings(&tx, manifest, options.tenant.as_deref(), DateTime::<Utc>::UNIX_EPOCH).await.map_err(on_target)?;
+    tx.batch_execute("SET LOCAL work_mem = '128MB'").await.map_err(on_target)?;
+
+    let keys = keyset::compare(
+        KeyQuery { side: spec.direction.source(), tx: &source_tx, sql: deletes.sql.keys_source },
+        KeyQuery { side: spec.direction.target(), tx: &tx, sql: deletes.sql.keys_target },
+    )
+    .await
+    .map_err(|e| match e {
+        SideError::Db(side, source) => TableError::Database { table: spec.name, side, source },
+        SideError::Unsorted(side) => TableError::Unsorted { table: spec.name, side },
+    })?;
+    source_tx.commit().await.map_err(on_source)?;
+
+    let report = DeleteReport {
+        source_keys: keys.source_keys,
+        target_rows: keys.target_keys,
+        gone: keys.only_target.len() as u64,
+        buckets_listed: keys.buckets_listed,
+        ..DeleteReport::new(spec, DeleteOutcome::Checked)
+    };
+    tracing::debug!(
+        table = spec.name,
+        source_keys = keys.source_keys,
+        target_rows = keys.target_keys,
+        buckets_listed = keys.buckets_listed,
+        gone = report.gone,
+        elapsed = ?started.elapsed(),
+        "compared key sets"
+    );
+    let record = |error: Option<String>, deleted: u64| DeleteRecord {
+        table: spec.name,
+        scope: &options.scope,
+        checked: error.is_none(),
+        rows_deleted: deleted as i64,
+        error,
+    };
+    if let Some(refusal) = refusal(spec, manifest, &report, options) {
+        metadata::record_deletes(&tx, manifest.metadata_table(spec.direction), &record(Some(refusal.clone()), 0))
+            .await
+            .map_err(on_target)?;
+        tx.commit().await.map_err(on_target)?;
+        return Ok(DeleteReport {
+            outcome: DeleteOutcome::Refused,
+            error: Some(refusal),
+            millis: started.elapsed().as_millis(),
+            ..report
+        });
+    }
+
+    fill_gone(&tx, &keys.only_target).await.map_err(on_target)?;
+    hold_referenced(&tx, spec, manifest, options).await.map_err(on_target)?;
+    let deleted = delete_gone(&tx, spec, manifest, options).await.map_err(on_target)?;
+    let (held, held_samples) = held_samples(&tx, manifest, spec, options).await.map_err(on_target)?;
+    metadata::record_deletes(&tx, manifest.metadata_table(spec.direction), &record(None, deleted))
+        .await
+        .map_err(on_target)?;
+    tx.batch_execute(&format!("DROP TABLE {}, {}", ident(GONE), ident(HELD))).await.map_err(on_target)?;
+    tx.commit().await.map_err(on_target)?;
+    Ok(DeleteReport { deleted, held, held_samples, millis: started.elapsed().as_millis(), ..report })
+}
+
+/// Why this check must delete nothing, when it must.
+fn refusal(spec: &TableSpec, manifest: &ManifestSpec, found: &DeleteReport, options: &RunOptions) -> Option<String> {
+    if found.gone == 0 || options.allow_mass_delete {
+        return None;
+    }
+    let whose = match options.tenant.as_deref() {
+        Some(tenant) => format!(" of firm {tenant}"),
+        None => String::new(),
+    };
+    let what = format!(
+        "would delete {} of the {} rows{whose} born on the {} in {} {}",
+        found.gone,
+        found.target_rows,
+        spec.direction.source(),
+        spec.direction.target(),
+        spec.target.name
+    );
+    let allow = "nothing was deleted; if the rows really are gone, run once with --allow-mass-delete";
+    if found.source_keys == 0 {
+        return Some(format!(
+            "{what}, because the {} table {} reads as empty; {allow}",
+            spec.direction.source(),
+            spec.source.name
+        ));
+    }
+    let guard = manifest.delete_guard;
+    guard.trips(found.gone, found.target_rows).then(|| {
+        format!(
+            "{what}: more than {}% and more than {} rows (delete_guard in the manifest); {allow}",
+            guard.max_percent, guard.min_rows
+        )
+    })
+}
+
+/// Lists the gone keys in the temporary table the generated statements read.
+async fn fill_gone(tx: &Transaction<'_>, keys: &[String]) -> Result<(), tokio_postgres::Error> {
+    let gone = ident(GONE);
+    tx.batch_execute(&format!("CREATE TEMPORARY TABLE {gone} ({} text NOT NULL) ON COMMIT DROP", ident(VERIFY_KEY)))
+        .await?;
+    tx.query_typed(&format!("INSERT INTO {gone} SELECT unnest($1::text[])"), &[(&keys, Type::TEXT_ARRAY)]).await?;
+    if keys.len() >= ANALYZE_FROM_ROWS {
+        // Temporary tables are never analyzed automatically; the join to the target needs the count.
+        tx.batch_execute(&format!("ANALYZE {gone}")).await?;
+    }
+    Ok(())
+}
+
+/// Sets aside the gone rows other rows still reference (they stay, and are tried again at the next
+/// check), replacing the table's held rows in the rejects table.
+async fn hold_referenced(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    manifest: &ManifestSpec,
+    options: &RunOptions,
+) -> Result<(), tokio_postgres::Error> {
+    let k = ident(VERIFY_KEY);
+    let held = ident(HELD);
+    let select = match spec.deletes.as_ref().and_then(|d| d.sql.held) {
+        Some(sql) => format!("SELECT * FROM ({sql}) AS h(k, row_key, reason, d)"),
+        None => "SELECT NULL::text AS k, NULL::text AS row_key, NULL::text AS reason, NULL::jsonb AS d WHERE false"
+            .to_string(),
+    };
+    tx.batch_execute(&format!("CREATE TEMPORARY TABLE {held} ON COMMIT DROP AS {select}")).await?;
+    tx.execute(&format!("DELETE FROM {} g WHERE g.{k} IN (SELECT h.k FROM {held} h)", ident(GONE)), &[]).await?;
+    metadata::replace_rejects(
+        tx,
+        manifest.rejects_table(spec.direction),
+        &options.scope,
+        spec.name,
+        DELETE_KIND,
+        &format!("SELECT h.row_key, h.reason, h.d, NULL::timestamptz FROM {held} h"),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes the gone rows, keeping each in the deleted-rows table. When the server refuses the set
+/// (a foreign key the manifest does not declare, a trigger), each key is deleted alone so the rows
+/// it refuses are set aside with its message and the others still go.
+async fn delete_gone(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    manifest: &ManifestSpec,
+    options: &RunOptions,
+) -> Result<u64, tokio_postgres::Error> {
+    let Some(deletes) = &spec.deletes else { return Ok(0) };
+    let keep = format!(
+        "WITH gone AS ({}) INSERT INTO {} (table_name, scope, row_key, row_data) SELECT $1, $2, g.row_key, g.d FROM gone g",
+        deletes.sql.delete,
+        ident(manifest.deleted_table(spec.direction))
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&spec.name, &options.scope.as_str()];
+    tx.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")).await?;
+    match tx.execute(&keep, &params).await {
+        Ok(n) => {
+            tx.batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}")).await?;
+            return Ok(n);
+        }
+        Err(e) if is_row_error(&e) => tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}")).await?,
+        Err(e) => return Err(e),
+    }
+    let gone = ident(GONE);
+    let remaining: Vec<String> =
+        tx.query(&format!("SELECT {} FROM {gone}", ident(VERIFY_KEY)), &[]).await?.iter().map(|r| r.get(0)).collect();
+    let mut deleted = 0;
+    for key in remaining {
+        tx.execute(&format!("DELETE FROM {gone}"), &[]).await?;
+        tx.execute(&format!("INSERT INTO {gone} VALUES ($1)"), &[&key]).await?;
+        tx.batch_execute(&format!("SAVEPOINT {SAVEPOINT}")).await?;
+        match tx.execute(&keep, &params).await {
+            Ok(n) => {
+                tx.batch_execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}")).await?;
+                deleted += n;
+            }
+            Err(e) if is_row_error(&e) => {
+                tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}")).await?;
+                let reason = format!("not deleted: {}", describe(&e));
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {} (table_name, scope, kind, row_key, reason) VALUES ($1, $2, $3, $4, $5)",
+                        ident(manifest.rejects_table(spec.direction))
+                    ),
+                    &[&spec.name, &options.scope.as_str(), &DELETE_KIND, &key, &reason],
+                )
+                .await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
+}
+
+/// How many gone rows this check set aside, and a few of them: key and reason.
+async fn held_samples(
+    tx: &Transaction<'_>,
+    manifest: &ManifestSpec,
+    spec: &TableSpec,
+    options: &RunOptions,
+) -> Result<(u64, Vec<(String, String)>), tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT row_key, reason, count(*) OVER () FROM {} \
+                 WHERE table_name = $1 AND scope = $2 AND kind = $3 ORDER BY row_key LIMIT 5",
+                ident(manifest.rejects_table(spec.direction))
+            ),
+            &[&spec.name, &options.scope.as_str(), &DELETE_KIND],
+        )
+        .await?;
+    let total = rows.first().map_or(0, |r| r.get::<_, i64>(2) as u64);
+    Ok((total, rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
+}

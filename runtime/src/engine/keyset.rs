@@ -1,0 +1,147 @@
+//! Which keys the target has and the source lacks, found without moving every key. Each side sums
+//! its keys into 256 buckets by the first byte of the key's md5: a count and the sum of 64 bits of
+//! each key's md5, which needs no sort and is the same whatever order the rows are read in. Only
+//! the keys of buckets that differ travel, both sides ordered in byte order and merge-joined here,
+//! so when nothing was deleted the cost is one key-only scan on each side.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use futures_util::{Stream, TryStreamExt};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Row, Transaction};
+
+use super::names::{ident, VERIFY_KEY};
+use crate::spec::Side;
+
+/// Buckets the keys are summed into.
+pub(crate) const BUCKETS: i32 = 256;
+
+/// A key's bucket, over the key text column of alias `v`: the first byte of its md5 (0..=255).
+/// md5 places a key in the same bucket on any server version.
+pub(crate) fn bucket_of() -> String {
+    format!("get_byte(decode(md5(v.{}), 'hex'), 0)", ident(VERIFY_KEY))
+}
+
+/// Why the key sets could not be compared, and on which side.
+#[derive(Debug)]
+pub(crate) enum SideError {
+    Db(Side, tokio_postgres::Error),
+    /// The side listed keys out of byte order, so the merge cannot tell which are missing.
+    Unsorted(Side),
+}
+
+/// What comparing the two key sets found.
+#[derive(Debug, Default)]
+pub(crate) struct KeySets {
+    /// Keys on the source.
+    pub source_keys: u64,
+    /// Keys on the target (the rows that could be deleted).
+    pub target_keys: u64,
+    /// Keys only the target has, in byte order.
+    pub only_target: Vec<String>,
+    /// Buckets whose keys had to be listed.
+    pub buckets_listed: usize,
+}
+
+/// Per bucket: the key count and the digest.
+async fn buckets(tx: &Transaction<'_>, keys: &str) -> Result<HashMap<i32, (i64, String)>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT x.b, count(*), sum(x.h)::text FROM (\
+            SELECT get_byte(decode(m.m, 'hex'), 0) AS b, ('x' || left(m.m, 16))::bit(64)::bigint AS h \
+            FROM (SELECT md5(v.{k}) AS m FROM ({keys}) v) m\
+         ) x GROUP BY x.b",
+        k = ident(VERIFY_KEY)
+    );
+    let rows = tx.query_typed(&sql, &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect())
+}
+
+type Keys = Pin<Box<dyn Stream<Item = Result<Row, tokio_postgres::Error>> + Send>>;
+
+/// The keys of the listed buckets, in byte order.
+async fn listed(tx: &Transaction<'_>, keys: &str, buckets: &[i32]) -> Result<Keys, tokio_postgres::Error> {
+    let k = ident(VERIFY_KEY);
+    let sql = format!("SELECT v.{k} FROM ({keys}) v WHERE {} = ANY($1) ORDER BY v.{k} COLLATE \"C\"", bucket_of());
+    let params = [(&buckets as &(dyn ToSql + Sync), Type::INT4_ARRAY)];
+    Ok(Box::pin(tx.query_typed_raw(&sql, params.iter().cloned()).await?))
+}
+
+/// One side's key query, in its own transaction.
+pub(crate) struct KeyQuery<'a> {
+    pub side: Side,
+    pub tx: &'a Transaction<'a>,
+    pub sql: &'a str,
+}
+
+impl KeyQuery<'_> {
+    async fn buckets(&self) -> Result<HashMap<i32, (i64, String)>, SideError> {
+        buckets(self.tx, self.sql).await.map_err(|e| SideError::Db(self.side, e))
+    }
+
+    async fn listed(&self, buckets: &[i32]) -> Result<Listed, SideError> {
+        let rows = listed(self.tx, self.sql, buckets).await.map_err(|e| SideError::Db(self.side, e))?;
+        Ok(Listed { side: self.side, rows, last: None })
+    }
+}
+
+/// One side's listed keys, checked to arrive in byte order.
+struct Listed {
+    side: Side,
+    rows: Keys,
+    last: Option<String>,
+}
+
+impl Listed {
+    /// The next key that differs from the one before (a key read twice is one key).
+    async fn next(&mut self) -> Result<Option<String>, SideError> {
+        loop {
+            let Some(row) = self.rows.try_next().await.map_err(|e| SideError::Db(self.side, e))? else {
+                return Ok(None);
+            };
+            let key: String = row.try_get(0).map_err(|e| SideError::Db(self.side, e))?;
+            match self.last.as_deref().map(|last| last.cmp(key.as_str())) {
+                Some(Ordering::Equal) => continue,
+                // The merge is only right if the side orders keys as Rust compares strings.
+                Some(Ordering::Greater) => return Err(SideError::Unsorted(self.side)),
+                _ => {}
+            }
+            self.last = Some(key.clone());
+            return Ok(Some(key));
+        }
+    }
+}
+
+/// Compares the source's keys with the target's.
+pub(crate) async fn compare(source: KeyQuery<'_>, target: KeyQuery<'_>) -> Result<KeySets, SideError> {
+    let source_buckets = source.buckets().await?;
+    let target_buckets = target.buckets().await?;
+    let count = |b: &HashMap<i32, (i64, String)>| b.values().map(|(n, _)| *n as u64).sum();
+    let mut found =
+        KeySets { source_keys: count(&source_buckets), target_keys: count(&target_buckets), ..KeySets::default() };
+    // A bucket the target lacks holds no key that could be deleted.
+    let differing: Vec<i32> = (0..BUCKETS)
+        .filter(|b| target_buckets.contains_key(b) && source_buckets.get(b) != target_buckets.get(b))
+        .collect();
+    found.buckets_listed = differing.len();
+    if differing.is_empty() {
+        return Ok(found);
+    }
+    let (mut source_rows, mut target_rows) = (source.listed(&differing).await?, target.listed(&differing).await?);
+    let (mut sk, mut tk) = (source_rows.next().await?, target_rows.next().await?);
+    while let Some(target_key) = &tk {
+        match sk.as_deref().map(|k| k.cmp(target_key.as_str())) {
+            Some(Ordering::Less) => sk = source_rows.next().await?,
+            Some(Ordering::Equal) => {
+                sk = source_rows.next().await?;
+                tk = target_rows.next().await?;
+            }
+            Some(Ordering::Greater) | None => {
+                found.only_target.push(target_key.clone());
+                tk = target_rows.next().await?;
+            }
+        }
+    }
+    Ok(found)
+}
