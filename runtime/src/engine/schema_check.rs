@@ -1,11 +1,20 @@
 //! Compares the live tables with the manifest before anything is written, naming every difference.
+//! `pgbisync check` also looks for what the sync relies on beyond the columns: the source's
+//! tracking trigger (`touch`), the target's key (`keys`), and the target's NOT NULL constraints.
 
-use std::collections::HashMap;
+mod keys;
+mod touch;
+
+use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
-use crate::spec::{SideTable, TableSpec};
+use crate::engine::names::ident;
+use crate::spec::{ManifestSpec, SideTable, TableSpec};
+
+pub use keys::missing_target_keys;
+pub use touch::missing_touch_triggers;
 
 /// One way a live table differs from the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -14,6 +23,8 @@ pub struct Difference {
     pub table: String,
     pub column: Option<String>,
     pub problem: String,
+    /// SQL that removes the difference, when there is one to run.
+    pub fix: Option<String>,
 }
 
 impl std::fmt::Display for Difference {
@@ -47,7 +58,7 @@ pub async fn live_columns<C: GenericClient>(client: &C, tables: &[&str]) -> Resu
 pub async fn unique_on<C: GenericClient>(
     client: &C,
     tables: &[(&str, &[&str])],
-) -> Result<std::collections::HashSet<String>, tokio_postgres::Error> {
+) -> Result<HashSet<String>, tokio_postgres::Error> {
     let names: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
     let rows = client
         .query_typed(
@@ -59,7 +70,7 @@ pub async fn unique_on<C: GenericClient>(
             &[(&names, Type::TEXT_ARRAY)],
         )
         .await?;
-    let mut unique = std::collections::HashSet::new();
+    let mut unique = HashSet::new();
     for r in rows {
         let (table, index_columns): (String, Vec<String>) = (r.get(0), r.get(1));
         let covered = tables
@@ -80,6 +91,7 @@ pub fn compare(side: &SideTable, live: &LiveColumns, is_source: bool) -> Vec<Dif
         table: side.name.to_string(),
         column: column.map(str::to_string),
         problem,
+        fix: None,
     };
     if !live.keys().any(|(t, _)| t == side.name) {
         return vec![diff(None, "table does not exist".into())];
@@ -106,4 +118,74 @@ pub fn table_differences(spec: &TableSpec, source_live: &LiveColumns, target_liv
     let mut d = compare(&spec.source, source_live, true);
     d.extend(compare(&spec.target, target_live, false));
     d
+}
+
+/// Target columns that are NOT NULL live although the manifest declares them nullable: every row
+/// whose source value is NULL would be refused there. Only the shared columns each table-direction
+/// copies from the source are compared (a target column of the same name as a source column);
+/// the target fills the others itself (origin, tenant scope, timestamps, generated keys).
+pub async fn target_not_null<C: GenericClient>(
+    client: &C,
+    manifest: &ManifestSpec,
+    specs: &[&TableSpec],
+    live: &LiveColumns,
+) -> Result<Vec<Difference>, tokio_postgres::Error> {
+    let tables: Vec<&str> = specs.iter().map(|s| s.target.name).collect();
+    let defaults = live_defaults(client, &tables).await?;
+    Ok(specs.iter().flat_map(|s| not_null_differences(manifest, s, live, &defaults)).collect())
+}
+
+fn not_null_differences(
+    manifest: &ManifestSpec,
+    spec: &TableSpec,
+    live: &LiveColumns,
+    defaults: &HashSet<(String, String)>,
+) -> Vec<Difference> {
+    let target = &spec.target;
+    let filled_by_pgbisync = |c: &str| {
+        c == manifest.origin_column
+            || manifest.tenant.is_some_and(|t| t.column == c)
+            || Some(c) == spec.source.touched
+            || Some(c) == target.touched
+    };
+    target
+        .columns
+        .iter()
+        .filter(|c| c.nullable && spec.source.columns.iter().any(|s| s.name == c.name) && !filled_by_pgbisync(c.name))
+        .filter(|c| {
+            let at = (target.name.to_string(), c.name.to_string());
+            // A timestamp the table stamps itself (created_at DEFAULT now()) is never copied.
+            let stamped = c.declared_type == "timestamptz" && defaults.contains(&at);
+            matches!(live.get(&at), Some((ty, true)) if ty == c.sql_type) && !stamped
+        })
+        .map(|c| Difference {
+            side: target.side,
+            table: target.name.to_string(),
+            column: Some(c.name.to_string()),
+            problem: format!(
+                "column is NOT NULL, the manifest says nullable, so the {} sync would set aside every row whose \
+                 {} is NULL; drop the constraint, or declare the column `not null` in the manifest if the source \
+                 never holds NULL there",
+                spec.direction, c.name
+            ),
+            fix: Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;", ident(target.name), ident(c.name))),
+        })
+        .collect()
+}
+
+/// `(table, column)` of the live columns that have a default.
+async fn live_defaults<C: GenericClient>(
+    client: &C,
+    tables: &[&str],
+) -> Result<HashSet<(String, String)>, tokio_postgres::Error> {
+    let rows = client
+        .query_typed(
+            "SELECT c.relname::text, a.attname::text \
+             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             WHERE c.relname = ANY($1) AND pg_catalog.pg_table_is_visible(c.oid) \
+             AND a.attnum > 0 AND NOT a.attisdropped AND a.atthasdef",
+            &[(&tables, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

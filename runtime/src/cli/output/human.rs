@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::engine::schema_check::Difference;
 use crate::engine::status::StatusRow;
 use crate::engine::verify::VerifyReport;
 use crate::engine::{DeleteOutcome, DeleteReport, RunReport, Status, TableReport};
@@ -164,4 +165,23 @@ pub fn verify_line(r: &VerifyReport) -> String {
         line.push_str(&format!("  (e.g. {})", samples.join("; ")));
     }
     line
+}
+
+/// One finding of `check` (prefixed with `warning: ` when it does not fail the check), then its fix
+/// indented on the lines below, ready to paste into psql.
+pub fn check_finding(d: &Difference, warning: bool) -> Vec<String> {
+    let mut lines = vec![if warning { format!("warning: {d}") } else { d.to_string() }];
+    if let Some(fix) = &d.fix {
+        lines.extend(fix.lines().map(|l| format!("    {l}")));
+    }
+    lines
+}
+
+pub fn check_summary(program: &Program, differences: usize, warnings: usize) -> String {
+    let warned = if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() };
+    if differences == 0 {
+        format!("both databases match the manifest ({} table-directions{warned})", program.tables.len())
+    } else {
+        format!("{differences} difference(s) from the manifest {}{warned}", program.manifest.path)
+    }
 }

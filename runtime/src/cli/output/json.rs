@@ -46,6 +46,6 @@ pub fn verify(reports: &[VerifyReport], exit_code: i32) -> Value {
     json!({ "tables": reports, "exit_code": exit_code })
 }
 
-pub fn check(differences: &[Difference]) -> Value {
-    json!({ "differences": differences })
+pub fn check(differences: &[Difference], warnings: &[Difference]) -> Value {
+    json!({ "differences": differences, "warnings": warnings })
 }

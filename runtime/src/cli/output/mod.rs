@@ -130,16 +130,19 @@ impl Output {
         );
     }
 
-    pub fn check(&self, program: &Program, differences: &[Difference]) {
+    /// `check`'s findings, each with its fix; `--quiet` leaves out the warnings.
+    pub fn check(&self, program: &Program, differences: &[Difference], warnings: &[Difference]) {
         if self.json {
-            out!("{}", json::check(differences));
-        } else if differences.is_empty() {
-            out!("both databases match the manifest ({} table-directions)", program.tables.len());
-        } else {
-            for d in differences {
-                out!("{d}");
-            }
-            out!("{} difference(s) from the manifest {}", differences.len(), program.manifest.path);
+            out!("{}", json::check(differences, warnings));
+            return;
         }
+        let shown_warnings = if self.quiet { &[][..] } else { warnings };
+        let findings = differences.iter().map(|d| (d, false)).chain(shown_warnings.iter().map(|d| (d, true)));
+        for (d, warning) in findings {
+            for line in human::check_finding(d, warning) {
+                out!("{line}");
+            }
+        }
+        out!("{}", human::check_summary(program, differences.len(), warnings.len()));
     }
 }
