@@ -6,20 +6,11 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, TryStreamExt};
-use pgbisync_runtime::{
-    sync, Cluster, ClusterOptions, ConnectionUrl, Connections, Direction, Side, Silent, SyncOptions,
-};
-use tokio_postgres::{Client, NoTls};
+use pgbisync_runtime::{sync, Cluster, Direction, Silent, SyncOptions};
+use tokio_postgres::Client;
 
-const COLUMNS: &str =
-    "org_id, con_id, loc_id, job_id, year_id, client_id, jobdate, targetdate, job_nature, work_desc, \
-                       worklocation, act_man_min, drivefolderpath, drivefolderkey, job_status";
-
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
-}
+mod common;
+use common::{open, Servers, COLUMNS};
 
 /// The reference: the rows `filter` selects, piped from one server's binary COPY straight into the
 /// other server's `jobshead_pipe`.
@@ -39,15 +30,6 @@ async fn copy_pipe(from: &Client, to: &Client, filter: &str) -> Duration {
     }
     sink.as_mut().finish().await.unwrap();
     started.elapsed()
-}
-
-async fn open(desktop: &Cluster, cloud: &Cluster) -> Connections {
-    Connections::open(
-        ConnectionUrl::new(Side::Desktop, desktop.url("postgres")),
-        ConnectionUrl::new(Side::Cloud, cloud.url("postgres")),
-    )
-    .await
-    .unwrap()
 }
 
 async fn pgbisync_full(
@@ -156,37 +138,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn main() {
     let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
     pgbisync_runtime::cli::init_logging(0, true);
-    let program = pgbisync_generated::program();
-    let start = |name: &'static str, tz: &'static str| {
-        tokio::task::spawn_blocking(move || Cluster::start(ClusterOptions::new(name, tz)))
-    };
-    let (desktop, cloud) = tokio::join!(start("desktop", "Asia/Kolkata"), start("cloud", "UTC"));
-    let (desktop, cloud) = (desktop.unwrap().unwrap(), cloud.unwrap().unwrap());
-    let (d, c) = (connect(&desktop.url("postgres")).await, connect(&cloud.url("postgres")).await);
-    pgbisync_runtime::demo::sample::create_schema(&program, &d, &c).await.unwrap();
-    c.batch_execute(
-        "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
-                     CREATE TABLE jobshead_pipe (LIKE jobshead INCLUDING ALL)",
-    )
-    .await
-    .unwrap();
-    c.batch_execute(
-        "INSERT INTO locmaster (org_id, loc_id, locname) SELECT 1, g, 'loc ' || g FROM generate_series(1, 20) g",
-    )
-    .await
-    .unwrap();
-    d.execute(
-        &format!(
-            "INSERT INTO jobshead ({COLUMNS}, jctincharge, updated_at) SELECT 1, g % 500, 1 + g % 20, g, 2024, 1 + g % 730, \
-             DATE '2024-01-01' + (g % 365)::int, DATE '2024-06-01' + (g % 365)::int, 'A', 'work description ' || g, 'office', g % 600, \
-             '/drive/folder/' || g, 'key-' || md5(g::text), 'O', 'staff', \
-             now() - interval '1 day' FROM generate_series(1, $1::bigint) g"
-        ),
-        &[&(rows as i64)],
-    )
-    .await
-    .unwrap();
-    d.batch_execute("ANALYZE jobshead").await.unwrap();
+    let Servers { program, desktop, cloud, d, c } = Servers::with_jobs(rows).await;
+    c.batch_execute("CREATE TABLE jobshead_pipe (LIKE jobshead INCLUDING ALL)").await.unwrap();
     println!(
         "full forward sync of {rows} jobshead rows (desktop Asia/Kolkata -> cloud UTC, two local PostgreSQL servers)"
     );

@@ -4,7 +4,7 @@
 
 mod support;
 
-use pgbisync_runtime::{DeleteOutcome, DeleteReport, Direction, DirectionReport, SyncOptions};
+use pgbisync_runtime::{DeleteOutcome, DeleteReport, Direction, DirectionReport, Scope, SyncOptions};
 use support::*;
 use tokio_postgres::Client;
 
@@ -253,6 +253,17 @@ async fn deleted_rows_are_kept_and_can_be_restored_to_the_desktop() {
     forward(&pair, SyncOptions::default()).await;
     assert_eq!(count(&cloud, &format!("climaster WHERE client_id = {client}")).await, 0);
     assert_eq!(kept(&cloud, "climaster").await, 1);
+    let status = pgbisync_runtime::read_status(
+        &cloud,
+        pair.program.manifest,
+        Direction::Forward,
+        &Scope::of(Some(TENANT)),
+        &["climaster"],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("status: {e}"))
+    .unwrap_or_default();
+    assert_eq!(status.iter().map(|r| r.deleted_kept).collect::<Vec<_>>(), [1], "status shows the kept row");
 
     let key = format!("{{\"client_id\" : {client}}}");
     assert_eq!(pair.cli(&["restore", "--table", "climaster", "--key", &key]).await, 0);

@@ -656,3 +656,69 @@ fn several_errors_are_reported_together() {
     assert_eq!(lines, sorted, "errors in file order:\n{errors}");
     assert_eq!(errors.to_string().matches("\n  fix: ").count(), 3, "{errors}");
 }
+
+// Deletes.
+
+/// BASE under a tenant scope: `parent` has the tenant column, `child` only a reference to it.
+fn with_tenant() -> String {
+    let text = base_with("version: 1\n", "version: 1\ntenant: { column: org_id, env: ORG }\n");
+    edit(
+        &text,
+        "      - id integer not null\n      - label text",
+        "      - id integer not null\n      - org_id integer\n      - label text",
+    )
+}
+
+#[test]
+fn forward_upsert_tables_propagate_deletes_unless_kept() {
+    let model = pgbisync_codegen::load_str(FILE, BASE).unwrap_or_else(|e| panic!("{e}"));
+    assert!(model.directions.iter().all(|d| d.deletes.is_some()), "propagate is the default");
+    let kept = edit(BASE, CHILD_FORWARD, &format!("{CHILD_FORWARD}      deletes: keep\n"));
+    let model = pgbisync_codegen::load_str(FILE, &kept).unwrap_or_else(|e| panic!("{e}"));
+    assert!(model.directions[0].deletes.is_some() && model.directions[1].deletes.is_none());
+    // The parent learns which tables point at it, to hold rows they still reference.
+    let model = pgbisync_codegen::load_str(FILE, BASE).unwrap_or_else(|e| panic!("{e}"));
+    let referrers = &model.directions[0].deletes.as_ref().map(|d| d.referrers.clone()).unwrap_or_default();
+    assert_eq!(referrers.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["child"]);
+}
+
+#[test]
+fn deletes_on_a_table_that_cannot_delete() {
+    let text = edit(BASE, "      strategy: upsert\n", "      strategy: insert_only\n      deletes: propagate\n");
+    let errors = reject(&text);
+    check(only(&errors), at(&text, "propagate"), Some("child"), "forward.deletes", "only for forward upsert tables");
+}
+
+#[test]
+fn a_delete_interval_on_a_full_table() {
+    let text = edit(BASE, CHILD_FORWARD, &format!("{CHILD_FORWARD}      deletes_every_seconds: 600\n"));
+    let errors = reject(&text);
+    check(only(&errors), at(&text, "600"), Some("child"), "forward.deletes_every_seconds", "incremental");
+}
+
+#[test]
+fn a_table_without_the_tenant_column_deletes_through_its_parent() {
+    let model = pgbisync_codegen::load_str(FILE, &with_tenant()).unwrap_or_else(|e| panic!("{e}"));
+    let child = model.directions.iter().find(|d| d.table == "child").and_then(|d| d.deletes.clone());
+    let through = child.and_then(|d| d.scope_through).map(|p| (p.table, p.pairs));
+    assert_eq!(through, Some(("parent".to_string(), vec![("parent_id".to_string(), "id".to_string())])));
+}
+
+#[test]
+fn deletes_that_nothing_bounds_to_one_firm() {
+    let text = edit(&with_tenant(), "    references:\n      - { columns: [parent_id], table: parent }\n", "");
+    let errors = reject(&text);
+    let d = find(&errors, "deletes must stay within one firm");
+    assert!(d.fix.contains("deletes: keep"), "{d}");
+    check(d, at_nth(&text, "upsert", 1), Some("child"), "forward.deletes", "has no tenant column `org_id`");
+    // Kept deletes need no bound.
+    let kept = edit(&text, CHILD_FORWARD, &format!("{CHILD_FORWARD}      deletes: keep\n"));
+    pgbisync_codegen::load_str(FILE, &kept).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_delete_guard_above_one_hundred_percent() {
+    let text = base_with("version: 1\n", "version: 1\ndelete_guard: { max_percent: 150 }\n");
+    let errors = reject(&text);
+    check(only(&errors), at(&text, "150"), None, "delete_guard.max_percent", "is not a share of a table");
+}

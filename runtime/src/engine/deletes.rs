@@ -25,6 +25,8 @@ use crate::spec::{DeleteSpec, ManifestSpec, Mode, Side, TableSpec};
 const HELD: &str = "_pgbisync_held";
 /// Gone keys at least this many are analyzed before the delete joins them to the target.
 const ANALYZE_FROM_ROWS: usize = 10_000;
+/// Typed empty columns `reason, d` for a query of held rows that yields none.
+const NONE: &str = "NULL::text AS reason, NULL::jsonb AS d";
 /// The savepoint each delete runs under, so a row the server refuses can be set aside alone.
 const SAVEPOINT: &str = "pgbisync_delete";
 
@@ -122,14 +124,25 @@ pub(crate) async fn delete_table<C: GenericClient>(
         });
     }
 
-    fill_gone(&tx, &keys.only_target).await.map_err(on_target)?;
-    hold_referenced(&tx, spec, manifest, options).await.map_err(on_target)?;
-    let deleted = delete_gone(&tx, spec, manifest, options).await.map_err(on_target)?;
-    let (held, held_samples) = held_samples(&tx, manifest, spec, options).await.map_err(on_target)?;
+    let (deleted, held, held_samples) = if keys.only_target.is_empty() {
+        // Nothing gone, so nothing held either: only the rows held before are cleared.
+        let none = format!("SELECT NULL::text, {NONE}, NULL::timestamptz WHERE false");
+        let rejects = manifest.rejects_table(spec.direction);
+        metadata::replace_rejects(&tx, rejects, &options.scope, spec.name, DELETE_KIND, &none)
+            .await
+            .map_err(on_target)?;
+        (0, 0, Vec::new())
+    } else {
+        fill_gone(&tx, &keys.only_target).await.map_err(on_target)?;
+        hold_referenced(&tx, spec, manifest, options).await.map_err(on_target)?;
+        let deleted = delete_gone(&tx, spec, manifest, options).await.map_err(on_target)?;
+        let (held, samples) = held_samples(&tx, manifest, spec, options).await.map_err(on_target)?;
+        tx.batch_execute(&format!("DROP TABLE {}, {}", ident(GONE), ident(HELD))).await.map_err(on_target)?;
+        (deleted, held, samples)
+    };
     metadata::record_deletes(&tx, manifest.metadata_table(spec.direction), &record(None, deleted))
         .await
         .map_err(on_target)?;
-    tx.batch_execute(&format!("DROP TABLE {}, {}", ident(GONE), ident(HELD))).await.map_err(on_target)?;
     tx.commit().await.map_err(on_target)?;
     Ok(DeleteReport { deleted, held, held_samples, millis: started.elapsed().as_millis(), ..report })
 }
@@ -193,8 +206,7 @@ async fn hold_referenced(
     let held = ident(HELD);
     let select = match spec.deletes.as_ref().and_then(|d| d.sql.held) {
         Some(sql) => format!("SELECT * FROM ({sql}) AS h(k, row_key, reason, d)"),
-        None => "SELECT NULL::text AS k, NULL::text AS row_key, NULL::text AS reason, NULL::jsonb AS d WHERE false"
-            .to_string(),
+        None => format!("SELECT NULL::text AS k, NULL::text AS row_key, {NONE} WHERE false"),
     };
     tx.batch_execute(&format!("CREATE TEMPORARY TABLE {held} ON COMMIT DROP AS {select}")).await?;
     tx.execute(&format!("DELETE FROM {} g WHERE g.{k} IN (SELECT h.k FROM {held} h)", ident(GONE)), &[]).await?;

@@ -1,8 +1,12 @@
 //! Which keys the target has and the source lacks, found without moving every key. Each side sums
-//! its keys into 256 buckets by the first byte of the key's md5: a count and the sum of 64 bits of
-//! each key's md5, which needs no sort and is the same whatever order the rows are read in. Only
+//! its keys into 256 buckets by the first byte of the key's md5: a count and the sum of each key's
+//! 64-bit text hash, which needs no sort and is the same whatever order the rows are read in. Only
 //! the keys of buckets that differ travel, both sides ordered in byte order and merge-joined here,
-//! so when nothing was deleted the cost is one key-only scan on each side.
+//! so when nothing was deleted the cost is one key-only scan on each side, both sides at once.
+//!
+//! The bucket must be computed alike on both servers, or a key could sit in a listed bucket on one
+//! side and an unlisted one on the other: md5 is the same everywhere. The digest need not be: a
+//! server whose hash differs makes every bucket differ, which lists every key and stays exact.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -19,9 +23,9 @@ use crate::spec::Side;
 pub(crate) const BUCKETS: i32 = 256;
 
 /// A key's bucket, over the key text column of alias `v`: the first byte of its md5 (0..=255).
-/// md5 places a key in the same bucket on any server version.
+/// md5 places a key in the same bucket on any server version and platform.
 pub(crate) fn bucket_of() -> String {
-    format!("get_byte(decode(md5(v.{}), 'hex'), 0)", ident(VERIFY_KEY))
+    format!("get_byte(decode(left(md5(v.{}), 2), 'hex'), 0)", ident(VERIFY_KEY))
 }
 
 /// Why the key sets could not be compared, and on which side.
@@ -48,11 +52,9 @@ pub(crate) struct KeySets {
 /// Per bucket: the key count and the digest.
 async fn buckets(tx: &Transaction<'_>, keys: &str) -> Result<HashMap<i32, (i64, String)>, tokio_postgres::Error> {
     let sql = format!(
-        "SELECT x.b, count(*), sum(x.h)::text FROM (\
-            SELECT get_byte(decode(m.m, 'hex'), 0) AS b, ('x' || left(m.m, 16))::bit(64)::bigint AS h \
-            FROM (SELECT md5(v.{k}) AS m FROM ({keys}) v) m\
-         ) x GROUP BY x.b",
-        k = ident(VERIFY_KEY)
+        "SELECT {} AS b, count(*), sum(hashtextextended(v.{}, 0))::text FROM ({keys}) v GROUP BY 1",
+        bucket_of(),
+        ident(VERIFY_KEY)
     );
     let rows = tx.query_typed(&sql, &[]).await?;
     Ok(rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect())
@@ -115,8 +117,7 @@ impl Listed {
 
 /// Compares the source's keys with the target's.
 pub(crate) async fn compare(source: KeyQuery<'_>, target: KeyQuery<'_>) -> Result<KeySets, SideError> {
-    let source_buckets = source.buckets().await?;
-    let target_buckets = target.buckets().await?;
+    let (source_buckets, target_buckets) = tokio::try_join!(source.buckets(), target.buckets())?;
     let count = |b: &HashMap<i32, (i64, String)>| b.values().map(|(n, _)| *n as u64).sum();
     let mut found =
         KeySets { source_keys: count(&source_buckets), target_keys: count(&target_buckets), ..KeySets::default() };

@@ -17,11 +17,33 @@ pub struct StatusRow {
     pub rows_copied: Option<i64>,
     pub status: Option<String>,
     pub last_error: Option<String>,
+    /// Why the last delete check deleted nothing (the mass-delete guard), when it did.
+    pub deletes_error: Option<String>,
+    /// Rows set aside: by the apply, and gone rows held because other rows reference them.
     pub rejects: i64,
+    /// Rows deletes removed and the deleted-rows table keeps (not restored).
+    pub deleted_kept: i64,
+}
+
+/// `count(*)` of `table`'s rows of the status row's table and scope (and `extra` condition), or 0
+/// when the table does not exist yet. The scope is read through `to_jsonb`, so a table of an older
+/// shape (before firms had their own rows) still answers.
+async fn counter(client: &Client, table: &str, extra: &str) -> Result<String, tokio_postgres::Error> {
+    let exists: Option<String> =
+        client.query_typed_one("SELECT to_regclass($1)::text", &[(&ident(table), Type::TEXT)]).await?.get(0);
+    Ok(match exists {
+        Some(_) => format!(
+            "(SELECT count(*) FROM {} r WHERE r.table_name = x.j->>'table_name' \
+             AND coalesce(to_jsonb(r)->>'scope', '') = $2{extra})",
+            ident(table)
+        ),
+        None => "0::bigint".to_string(),
+    })
 }
 
 /// Reads a direction's metadata of one scope on its owning side. `Ok(None)` when the metadata table
-/// does not exist yet.
+/// does not exist yet. Columns are read through `to_jsonb`, so a metadata table of an older shape
+/// shows what it has (a sync upgrades it).
 pub async fn read(
     client: &Client,
     manifest: &ManifestSpec,
@@ -30,24 +52,21 @@ pub async fn read(
     tables: &[&str],
 ) -> Result<Option<Vec<StatusRow>>, tokio_postgres::Error> {
     let metadata = manifest.metadata_table(direction);
-    let rejects = manifest.rejects_table(direction);
     let exists: Option<String> =
         client.query_typed_one("SELECT to_regclass($1)::text", &[(&ident(metadata), Type::TEXT)]).await?.get(0);
     if exists.is_none() {
         return Ok(None);
     }
-    let has_rejects: Option<String> =
-        client.query_typed_one("SELECT to_regclass($1)::text", &[(&ident(rejects), Type::TEXT)]).await?.get(0);
-    let rejects_count = if has_rejects.is_some() {
-        format!("(SELECT count(*) FROM {} r WHERE r.table_name = m.table_name AND r.scope = m.scope)", ident(rejects))
-    } else {
-        "0::bigint".to_string()
-    };
+    let rejects = counter(client, manifest.rejects_table(direction), "").await?;
+    let kept = counter(client, manifest.deleted_table(direction), " AND r.restored_at IS NULL").await?;
     let rows = client
         .query_typed(
             &format!(
-                "SELECT m.table_name::text, m.last_sync_timestamp, m.last_run_at, m.rows_copied, m.status, m.last_error, {rejects_count} \
-                 FROM {} m WHERE m.table_name = ANY($1) AND m.scope = $2",
+                "SELECT x.j->>'table_name', (x.j->>'last_sync_timestamp')::timestamptz, \
+                 (x.j->>'last_run_at')::timestamptz, (x.j->>'rows_copied')::bigint, x.j->>'status', \
+                 x.j->>'last_error', x.j->>'deletes_error', {rejects}, {kept} \
+                 FROM (SELECT to_jsonb(m) AS j FROM {} m) x \
+                 WHERE x.j->>'table_name' = ANY($1) AND coalesce(x.j->>'scope', '') = $2",
                 ident(metadata)
             ),
             &[(&tables, Type::TEXT_ARRAY), (&scope.as_str(), Type::TEXT)],
@@ -63,7 +82,9 @@ pub async fn read(
             rows_copied: r.get(3),
             status: r.get(4),
             last_error: r.get(5),
-            rejects: r.get(6),
+            deletes_error: r.get(6),
+            rejects: r.get(7),
+            deleted_kept: r.get(8),
         })
         .collect();
     out.sort_by_key(|r| tables.iter().position(|t| *t == r.table));

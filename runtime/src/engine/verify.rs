@@ -12,6 +12,7 @@ use futures_util::{Stream, TryStreamExt};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
+use super::keyset::{bucket_of, BUCKETS};
 use super::metadata::Scope;
 use super::names::{ident, VERIFY_HASH, VERIFY_KEY};
 use super::pipeline::set_settings;
@@ -162,13 +163,6 @@ impl Sorted {
         self.last = Some(key.clone());
         Ok(Some((key, rows)))
     }
-}
-
-const BUCKETS: i32 = 256;
-
-/// A row's bucket: the first byte of its key's md5 (0..=255).
-fn bucket_of() -> String {
-    format!("get_byte(decode(md5(v.{}), 'hex'), 0)", ident(VERIFY_KEY))
 }
 
 /// Per bucket of one side's verify query: its row count and a digest of its `k:h` pairs in key order.

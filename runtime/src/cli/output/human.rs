@@ -114,15 +114,15 @@ pub fn tables(program: &Program) -> Vec<String> {
 
 pub fn status(rows: &[StatusRow]) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7}  last error",
-        "direction", "table", "watermark", "last run", "rows", "status", "rejects"
+        "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7} {:>7}  last error",
+        "direction", "table", "watermark", "last run", "rows", "status", "rejects", "deleted"
     )];
     let ts = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_else(|| "-".into())
     };
     for r in rows {
         lines.push(format!(
-            "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7}  {}",
+            "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7} {:>7}  {}",
             r.direction.as_str(),
             r.table,
             ts(r.watermark),
@@ -130,7 +130,12 @@ pub fn status(rows: &[StatusRow]) -> Vec<String> {
             r.rows_copied.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             r.status.as_deref().unwrap_or("never"),
             r.rejects,
-            r.last_error.as_deref().unwrap_or("")
+            r.deleted_kept,
+            [r.last_error.as_deref(), r.deletes_error.as_deref().map(|e| format!("deletes: {e}")).as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
     }
     lines

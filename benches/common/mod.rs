@@ -1,0 +1,68 @@
+//! What the benches share: two throwaway servers shaped like a deployment, with `rows` desktop jobs.
+
+#![allow(dead_code)]
+
+use pgbisync_runtime::program::Program;
+use pgbisync_runtime::{Cluster, ClusterOptions, ConnectionUrl, Connections, Side};
+use tokio_postgres::{Client, NoTls};
+
+/// The shared jobshead columns, in manifest order.
+pub const COLUMNS: &str = "org_id, con_id, loc_id, job_id, year_id, client_id, jobdate, targetdate, job_nature, \
+                           work_desc, worklocation, act_man_min, drivefolderpath, drivefolderkey, job_status";
+
+pub async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+pub async fn open(desktop: &Cluster, cloud: &Cluster) -> Connections {
+    Connections::open(
+        ConnectionUrl::new(Side::Desktop, desktop.url("postgres")),
+        ConnectionUrl::new(Side::Cloud, cloud.url("postgres")),
+    )
+    .await
+    .unwrap()
+}
+
+pub struct Servers {
+    pub program: Program,
+    pub desktop: Cluster,
+    pub cloud: Cluster,
+    pub d: Client,
+    pub c: Client,
+}
+
+impl Servers {
+    /// Both servers with the manifest's tables, firm 1 and 20 locations in the cloud, and `rows`
+    /// jobs of firm 1 on the desktop, changed a day ago.
+    pub async fn with_jobs(rows: u64) -> Servers {
+        let program = pgbisync_generated::program();
+        let start = |name: &'static str, tz: &'static str| {
+            tokio::task::spawn_blocking(move || Cluster::start(ClusterOptions::new(name, tz)))
+        };
+        let (desktop, cloud) = tokio::join!(start("desktop", "Asia/Kolkata"), start("cloud", "UTC"));
+        let (desktop, cloud) = (desktop.unwrap().unwrap(), cloud.unwrap().unwrap());
+        let (d, c) = (connect(&desktop.url("postgres")).await, connect(&cloud.url("postgres")).await);
+        pgbisync_runtime::demo::sample::create_schema(&program, &d, &c).await.unwrap();
+        c.batch_execute(
+            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
+             INSERT INTO locmaster (org_id, loc_id, locname) SELECT 1, g, 'loc ' || g FROM generate_series(1, 20) g",
+        )
+        .await
+        .unwrap();
+        d.execute(
+            &format!(
+                "INSERT INTO jobshead ({COLUMNS}, jctincharge, updated_at) SELECT 1, g % 500, 1 + g % 20, g, 2024, \
+                 1 + g % 730, DATE '2024-01-01' + (g % 365)::int, DATE '2024-06-01' + (g % 365)::int, 'A', \
+                 'work description ' || g, 'office', g % 600, '/drive/folder/' || g, 'key-' || md5(g::text), 'O', \
+                 'staff', now() - interval '1 day' FROM generate_series(1, $1::bigint) g"
+            ),
+            &[&(rows as i64)],
+        )
+        .await
+        .unwrap();
+        d.batch_execute("ANALYZE jobshead").await.unwrap();
+        Servers { program, desktop, cloud, d, c }
+    }
+}
