@@ -95,8 +95,8 @@ fn renamed_tables_skips_lookups_and_generated_keys_are_declared() {
     assert_eq!(taskchecklist.target.key, ["tc_id"]);
 
     let jobmaster = find("jobmaster", Direction::Forward);
-    assert_eq!(jobmaster.mode, Mode::Full);
-    assert!(jobmaster.tracking.is_none());
+    assert_eq!(jobmaster.mode, Mode::Incremental, "by transaction id: the table has no timestamp");
+    assert!(jobmaster.tracking.is_none() && jobmaster.track_xmin);
     assert!(jobmaster.source.column("updated_at").is_none(), "desktop jobmaster has no timestamps");
 
     assert!(!model.directions.iter().any(|t| t.table == "learequest" && t.direction == Direction::Forward));

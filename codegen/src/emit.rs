@@ -226,6 +226,7 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
         None => quote!(None),
     };
     let references = &t.depends_on;
+    let track_xmin = t.track_xmin;
     let read_types = t.read.iter().map(|c| c.ty.wire_type());
     let mut stage_types = vec![quote!(::pgbisync_runtime::wire::Type::INT8)];
     stage_types.extend(t.staged.iter().map(|s| s.ty.wire_type()));
@@ -247,6 +248,7 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
             key: &[#(#key),*],
             source_key: &[#(#source_key),*],
             tracking: #tracking,
+            track_xmin: #track_xmin,
             references: &[#(#references),*],
             read_types: &[#(#read_types),*],
             stage_types: &[#(#stage_types),*],

@@ -42,10 +42,14 @@ pub enum Setting {
     Tenant,
     /// The incremental read's lower bound, as timestamptz text.
     Since,
+    /// The `track: xmin` read's lower bound: the transaction id (xid8, as decimal text) before
+    /// which every transaction had ended when the last read's snapshot was taken.
+    SinceXid,
 }
 
 impl Setting {
-    pub const ALL: [Setting; 4] = [Setting::OriginDesktop, Setting::OriginCloud, Setting::Tenant, Setting::Since];
+    pub const ALL: [Setting; 5] =
+        [Setting::OriginDesktop, Setting::OriginCloud, Setting::Tenant, Setting::Since, Setting::SinceXid];
 
     /// The setting's full name, as `set_config` and `current_setting` take it.
     pub const fn name(self) -> &'static str {
@@ -54,6 +58,7 @@ impl Setting {
             Setting::OriginCloud => "pgbisync.origin_cloud",
             Setting::Tenant => "pgbisync.tenant",
             Setting::Since => "pgbisync.since",
+            Setting::SinceXid => "pgbisync.since_xid",
         }
     }
 }

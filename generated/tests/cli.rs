@@ -12,7 +12,9 @@ fn help_lists_every_command_of_the_spec() {
     let out = pgbisync(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for command in ["forward", "reverse", "run", "status", "check", "bootstrap", "reset", "tables", "verify", "demo"] {
+    for command in
+        ["forward", "reverse", "run", "status", "check", "bootstrap", "reset", "restore", "tables", "verify", "demo"]
+    {
         assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "--help lacks {command}:\n{help}");
     }
 }
@@ -77,4 +79,7 @@ fn demo_runs_a_full_cycle_both_ways_on_throwaway_servers() {
     assert!(summaries[1].contains(" 0 written"), "the second run rewrites nothing:\n{stdout}");
     assert!(stdout.contains("reverse learequest"), "{stdout}");
     assert!(stdout.contains("== status") && stdout.contains("_sync_rejects"), "{stdout}");
+    // A row deleted on the desktop is deleted from the cloud by the next forward run.
+    let deleted = stdout.lines().find(|l| l.starts_with("forward") && l.contains(" deletes ")).unwrap_or_default();
+    assert!(deleted.contains("deleted        1"), "the demo shows a delete arriving:\n{stdout}");
 }

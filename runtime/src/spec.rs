@@ -74,6 +74,8 @@ pub struct TableSpec {
     pub source_key: &'static [&'static str],
     /// Source column whose value tells when a row last changed.
     pub tracking: Option<&'static str>,
+    /// `track: xmin`: incremental reads select rows by the id of the transaction that wrote them.
+    pub track_xmin: bool,
     /// Names of the tables (by `name`) this table references; they sync first.
     pub references: &'static [&'static str],
     /// Types of the columns `sql.read_*` produce, in order.

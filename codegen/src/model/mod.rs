@@ -124,6 +124,8 @@ pub struct TableDirection {
     pub strategy: Strategy,
     /// Source column read as the tracking value.
     pub tracking: Option<String>,
+    /// `track: xmin`: changes are found by the source rows' transaction ids, not by a column.
+    pub track_xmin: bool,
     /// Columns read from the source, in order (staged sources, then tracking if not among them).
     pub read: Vec<Column>,
     pub staged: Vec<StagedColumn>,

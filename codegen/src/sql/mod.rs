@@ -48,7 +48,8 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
     let all = |statements: Vec<String>| statements.into_iter().map(fit).collect();
     TableSqlText {
         read_full: fit(read::read(t, false)),
-        read_incremental: (t.mode == Mode::Incremental && t.tracking.is_some()).then(|| fit(read::read(t, true))),
+        read_incremental: (t.mode == Mode::Incremental && (t.tracking.is_some() || t.track_xmin))
+            .then(|| fit(read::read(t, true))),
         create_stage: fit(stage::create_stage(t)),
         copy_stage: fit(stage::copy_stage(t)),
         dedup: stage::dedup(t).map(fit),

@@ -59,6 +59,8 @@ pub const ORIGIN_CLOUD: &str = Setting::OriginCloud.name();
 pub const TENANT: &str = Setting::Tenant.name();
 /// Setting holding the incremental read's lower bound (the watermark minus the lookback).
 pub const SINCE: &str = Setting::Since.name();
+/// Setting holding the `track: xmin` read's lower bound (a transaction id).
+pub const SINCE_XID: &str = Setting::SinceXid.name();
 
 /// Prefix of the trigger function the demo DDL creates per bookkeeping column (`pgbisync_` keeps
 /// it apart from a deployment's own functions).

@@ -1,7 +1,7 @@
 //! What the source side runs: the binary COPY that reads a table-direction's rows.
 
 use super::fragment::{ident, list, setting, where_clause};
-use super::names::SINCE;
+use super::names::{SINCE, SINCE_XID};
 use super::scope::source_filters;
 use crate::model::TableDirection;
 
@@ -9,8 +9,18 @@ use crate::model::TableDirection;
 pub(crate) fn read(t: &TableDirection, incremental: bool) -> String {
     let mut filters = source_filters(t);
     if incremental {
-        if let Some(track) = &t.tracking {
-            filters.push(changed_rows(t, track, &filters));
+        let changed = match &t.tracking {
+            // NULL tracking values are always read: a row the source never stamped is still a row.
+            Some(track) => Some(format!(
+                "({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)",
+                col = ident(track),
+                since = setting(SINCE)
+            )),
+            None if t.track_xmin => Some(written_since()),
+            None => None,
+        };
+        if let Some(changed) = changed {
+            filters.push(changed_rows(t, changed, &filters));
         }
     }
     format!(
@@ -24,11 +34,9 @@ pub(crate) fn read(t: &TableDirection, incremental: bool) -> String {
     )
 }
 
-/// The condition selecting rows changed since `pgbisync.since`; `scope` is the source's filters.
-fn changed_rows(t: &TableDirection, track: &str, scope: &[String]) -> String {
-    // NULL tracking values are always read: a row the source never stamped is still a row.
-    let changed =
-        format!("({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)", col = ident(track), since = setting(SINCE));
+/// The condition selecting the rows to read, given the one selecting rows that `changed`; `scope`
+/// is the source's filters.
+fn changed_rows(t: &TableDirection, changed: String, scope: &[String]) -> String {
     if !t.dedup || t.key.is_empty() {
         return changed;
     }
@@ -38,4 +46,13 @@ fn changed_rows(t: &TableDirection, track: &str, scope: &[String]) -> String {
     let mut inner = vec![changed];
     inner.extend(scope.iter().cloned());
     format!("({keys}) IN (SELECT {keys} FROM {} WHERE {})", ident(&t.source.name), inner.join(" AND "))
+}
+
+/// The condition selecting row versions written by a transaction at or after `pgbisync.since_xid`.
+/// A row's `xmin` is the low 32 bits of its writer's id, so the comparison is modulo 2^32: a
+/// version at most 2^31 transactions after the bound counts as written since. The engine keeps the
+/// bound within that window (it reads the table in full when it has fallen further behind), so a
+/// changed row is never missed; an old or frozen row may read as new, which re-reads it, harmlessly.
+fn written_since() -> String {
+    format!("((CAST(CAST(xmin AS text) AS bigint) - CAST({} AS bigint)) & 4294967295) < 2147483648", setting(SINCE_XID))
 }

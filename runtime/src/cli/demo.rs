@@ -39,6 +39,18 @@ pub(super) async fn run(inv: &Invocation<'_>, rows: u32) -> Result<i32, CommandE
     let second = engine::sync(program, &mut connections, &both, &options, &observer).await?;
     out.sync_finished(&second, false, sync::exit_code(&second));
 
+    let deleted =
+        sample::delete_one(program, &connections.desktop).await.map_err(DemoError::at("deleting a desktop row"))?;
+    if let Some((table, key)) = &deleted {
+        out.human(format!(
+            "\n== {table} {key} deleted on the desktop: the next forward run deletes it from the cloud, \
+             keeping a copy in {} (`pgbisync restore` puts it back)",
+            program.manifest.forward_deleted
+        ));
+        let third = engine::sync(program, &mut connections, &[Direction::Forward], &options, &observer).await?;
+        out.sync_finished(&third, false, sync::exit_code(&third));
+    }
+
     out.human("\n== status");
     let (status_rows, _) = super::status::read(program, &mut connections, &Scope::of(options.tenant.as_deref()))
         .await

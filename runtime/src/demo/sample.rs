@@ -285,3 +285,31 @@ pub async fn load(
     }
     Ok(summary)
 }
+
+/// Deletes one desktop row, as the legacy application would: of the first table that propagates
+/// deletes and that nothing references or is referenced by (so the delete goes through alone), the
+/// row with the smallest key. Returns the table and the key value, or `None` when no table fits.
+pub async fn delete_one(
+    program: &Program,
+    desktop: &Client,
+) -> Result<Option<(&'static str, String)>, tokio_postgres::Error> {
+    let Some(spec) = program.tables.iter().map(|t| t.spec()).find(|s| {
+        s.direction == Direction::Forward
+            && s.references.is_empty()
+            && s.source_key.len() == 1
+            && s.deletes.is_some_and(|d| d.sql.held.is_none())
+    }) else {
+        return Ok(None);
+    };
+    let (table, key) = (ident(spec.source.name), ident(spec.source_key[0]));
+    let row = desktop
+        .query_one(
+            &format!(
+                "WITH gone AS (DELETE FROM {table} WHERE {key} = (SELECT min({key}) FROM {table}) RETURNING {key}) \
+                 SELECT min({key})::text FROM gone"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(row.get::<_, Option<String>>(0).map(|k| (spec.name, k)))
+}

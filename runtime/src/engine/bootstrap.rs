@@ -29,6 +29,7 @@ const METADATA_COLUMNS: &[(&str, &str)] = &[
     ("deletes_checked_at", "timestamp with time zone"),
     ("rows_deleted", "bigint"),
     ("deletes_error", "text"),
+    ("last_sync_xid", "bigint"),
 ];
 
 /// The metadata's primary key in the current shape.
@@ -121,6 +122,7 @@ async fn create_metadata(tx: &Transaction<'_>, metadata: &str) -> Result<(), tok
             deletes_checked_at timestamp with time zone,
             rows_deleted bigint,
             deletes_error text,
+            last_sync_xid bigint,
             PRIMARY KEY (table_name, scope)
         )",
         ident(metadata)

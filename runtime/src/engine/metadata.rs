@@ -50,11 +50,30 @@ pub async fn watermark<C: GenericClient>(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// The `track: xmin` watermark of a table: every transaction before it had ended when the last
+/// read's snapshot was taken. `None` before the first run, or after a reset.
+pub async fn xid_watermark<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    scope: &Scope,
+    table: &str,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT last_sync_xid FROM {} WHERE table_name = $1 AND scope = $2", ident(metadata)),
+            &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
+        )
+        .await?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
 /// What a run of one table left behind, written in the same transaction as its rows.
 pub struct RunRecord<'a> {
     pub table: &'a str,
     pub scope: &'a Scope,
     pub watermark: Option<DateTime<Utc>>,
+    /// The `track: xmin` watermark to keep (`None` keeps the stored one).
+    pub xid: Option<i64>,
     pub rows: i64,
     pub status: &'a str,
     pub error: Option<&'a str>,
@@ -69,8 +88,8 @@ pub async fn record<C: GenericClient>(
         .query_typed(
             &format!(
                 "UPDATE {} SET last_sync_timestamp = COALESCE($2, last_sync_timestamp), last_run_at = now(), \
-                 rows_copied = $3, status = $4, last_error = $5, updated_at = now() \
-                 WHERE table_name = $1 AND scope = $6",
+                 rows_copied = $3, status = $4, last_error = $5, updated_at = now(), \
+                 last_sync_xid = COALESCE($7, last_sync_xid) WHERE table_name = $1 AND scope = $6",
                 ident(metadata)
             ),
             &[
@@ -80,6 +99,7 @@ pub async fn record<C: GenericClient>(
                 (&r.status, Type::TEXT),
                 (&r.error, Type::TEXT),
                 (&r.scope.as_str(), Type::TEXT),
+                (&r.xid, Type::INT8),
             ],
         )
         .await?;
@@ -175,7 +195,7 @@ pub async fn reset(
     let rows = client
         .query_typed(
             &format!(
-                "UPDATE {} SET last_sync_timestamp = '{}', updated_at = now() \
+                "UPDATE {} SET last_sync_timestamp = '{}', last_sync_xid = NULL, updated_at = now() \
                  WHERE table_name = ANY($1) AND scope = $2 RETURNING 1",
                 ident(metadata),
                 super::bootstrap::EPOCH

@@ -113,6 +113,7 @@ async fn run_direction(
                 table: spec.name,
                 scope: &prepared.options.scope,
                 watermark: None,
+                xid: None,
                 rows: 0,
                 status: "failed",
                 error: report.error.as_deref(),

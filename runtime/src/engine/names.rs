@@ -18,6 +18,7 @@ pub const SETTING_ORIGIN_DESKTOP: &str = Setting::OriginDesktop.name();
 pub const SETTING_ORIGIN_CLOUD: &str = Setting::OriginCloud.name();
 pub const SETTING_TENANT: &str = Setting::Tenant.name();
 pub const SETTING_SINCE: &str = Setting::Since.name();
+pub const SETTING_SINCE_XID: &str = Setting::SinceXid.name();
 
 /// Quotes an identifier the engine itself puts into SQL (metadata and rejects tables, the names above).
 pub fn ident(name: &str) -> String {

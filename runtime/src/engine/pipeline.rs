@@ -65,6 +65,8 @@ fn on(spec: &'static TableSpec, side: Side) -> impl Fn(tokio_postgres::Error) ->
 struct ReadPlan {
     incremental: bool,
     since: DateTime<Utc>,
+    /// `track: xmin` tables: the stored transaction-id watermark.
+    since_xid: Option<i64>,
     /// The watermark the next run starts from if nothing is set aside.
     next_watermark: DateTime<Utc>,
 }
@@ -88,14 +90,21 @@ async fn plan<C: GenericClient>(
     };
     let since = if incremental { stored.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
     // From the epoch, the incremental read selects every row: read it plainly.
-    let incremental = incremental && since > DateTime::<Utc>::UNIX_EPOCH;
+    let mut incremental = incremental && since > DateTime::<Utc>::UNIX_EPOCH;
+    let mut since_xid = None;
+    if spec.track_xmin && incremental {
+        since_xid = metadata::xid_watermark(target, metadata_table, &options.scope, spec.name)
+            .await
+            .map_err(on(spec, spec.direction.target()))?;
+        incremental = since_xid.is_some();
+    }
     // Taken before the read's snapshot: every row the snapshot misses belongs to a transaction that
     // started at or after this instant, so the next run reading from here cannot miss it.
     let Horizon { watermark: next_watermark } =
         watermark::horizon(source, Duration::from_secs(manifest.lookback_seconds as u64))
             .await
             .map_err(on(spec, spec.direction.source()))?;
-    Ok(ReadPlan { incremental, since, next_watermark })
+    Ok(ReadPlan { incremental, since, since_xid, next_watermark })
 }
 
 /// Syncs one table. `source` and `target` are the two sides for the table's direction.
@@ -110,9 +119,11 @@ pub(crate) async fn sync_table<C: GenericClient>(
     let spec = table.spec();
     let started = Instant::now();
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
-    let plan = plan(spec, manifest, source, target, options).await?;
+    let mut plan = plan(spec, manifest, source, target, options).await?;
 
     let source_tx = begin_read(source, spec, manifest, options, &plan).await.map_err(on_source)?;
+    let snapshot_xid =
+        if spec.track_xmin { Some(xid_horizon(&source_tx, spec, &mut plan).await.map_err(on_source)?) } else { None };
     let read_sql =
         if plan.incremental { spec.sql.read_incremental.unwrap_or(spec.sql.read_full) } else { spec.sql.read_full };
 
@@ -144,7 +155,10 @@ pub(crate) async fn sync_table<C: GenericClient>(
     let rejects = read_rejects(&tx, spec, plan.next_watermark).await.map_err(on_target)?;
     let status = if rejects.count > 0 { Status::Partial } else { Status::Ok };
     if options.metadata {
-        record(&tx, manifest, spec, &options.scope, &rejects, written, status).await.map_err(on_target)?;
+        // Rows set aside carry no transaction id to hold the xid watermark back at: it stays, and
+        // the next run reads again everything written since.
+        let xid = snapshot_xid.filter(|_| rejects.count == 0);
+        record(&tx, manifest, spec, &options.scope, &rejects, xid, written, status).await.map_err(on_target)?;
     }
     // Dropped explicitly: inside a dry run's outer transaction, ON COMMIT DROP would wait for the end.
     tx.batch_execute(&format!("DROP TABLE {}, {}, {}", ident(STAGE), ident(REJECTED), ident(SET_ASIDE)))
@@ -182,12 +196,41 @@ async fn begin_read<'a>(
 ) -> Result<Transaction<'a>, tokio_postgres::Error> {
     let tx = source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
     set_settings(&tx, manifest, options.tenant.as_deref(), plan.since).await?;
+    if let Some(xid) = plan.since_xid {
+        tx.execute(&format!("SELECT set_config('{}', $1, true)", names::SETTING_SINCE_XID), &[&xid.to_string()])
+            .await?;
+    }
     if plan.incremental && spec.sql.dedup.is_some() && !options.unique_sources.contains(spec.source.name) {
         // The read joins the table to its own changed keys; on a legacy table without statistics
         // the planner may pick a nested loop, quadratic in the rows changed. A hash join is linear.
         tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
     }
     Ok(tx)
+}
+
+/// A `track: xmin` read's snapshot: the id before which every transaction had ended, the next
+/// watermark. When the stored one has fallen more than 2^31 transactions behind, the 32-bit `xmin`
+/// of a row can no longer be placed before or after it, so this run reads the table in full.
+async fn xid_horizon(
+    source_tx: &Transaction<'_>,
+    spec: &TableSpec,
+    plan: &mut ReadPlan,
+) -> Result<i64, tokio_postgres::Error> {
+    // txid_* rather than pg_snapshot_*: the same on every server version a desktop may run.
+    let row = source_tx.query_one("SELECT txid_snapshot_xmin(txid_current_snapshot())", &[]).await?;
+    let snapshot: i64 = row.get(0);
+    if let Some(since) = plan.since_xid {
+        if snapshot - since >= 1 << 31 {
+            tracing::warn!(
+                table = spec.name,
+                since,
+                snapshot,
+                "the xmin watermark is too far behind to compare; reading in full"
+            );
+            plan.incremental = false;
+        }
+    }
+    Ok(snapshot)
 }
 
 /// Prepares the target's transaction: settings, memory, and the empty temporary tables.
@@ -279,12 +322,14 @@ async fn read_rejects(
 }
 
 /// Records the rejects and the run in the metadata, inside the table's transaction.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &Transaction<'_>,
     manifest: &ManifestSpec,
     spec: &TableSpec,
     scope: &Scope,
     rejects: &Rejects,
+    xid: Option<i64>,
     written: u64,
     status: Status,
 ) -> Result<(), tokio_postgres::Error> {
@@ -296,6 +341,7 @@ async fn record(
         table: spec.name,
         scope,
         watermark: Some(rejects.watermark),
+        xid,
         rows: written as i64,
         status: status.as_str(),
         error: error.as_deref(),

@@ -27,7 +27,7 @@ impl Prepared {
     pub fn differences(&self, manifest: &ManifestSpec, spec: &'static TableSpec) -> Option<TableError> {
         let differences = schema_check::table_differences(spec, &self.source_live, &self.target_live);
         if differences.is_empty() {
-            if spec.tracking.is_none() && spec.source.touched.is_none() {
+            if spec.tracking.is_none() && !spec.track_xmin && spec.source.touched.is_none() {
                 tracing::info!(
                     table = spec.name,
                     direction = %spec.direction,

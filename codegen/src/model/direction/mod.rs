@@ -89,6 +89,7 @@ impl Builder {
             mode: cx.mode(),
             strategy: cx.strategy(),
             tracking,
+            track_xmin: tracking::tracks_xmin(cx),
             read: staged.read,
             staged: staged.staged,
             computed: rules.computed,

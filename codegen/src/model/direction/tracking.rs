@@ -5,10 +5,23 @@ use crate::model::builder::{names, pos, Builder};
 use crate::model::{Direction, Mode, Strategy};
 use crate::types::PgType;
 
+/// `track: xmin`: PostgreSQL's system column with the id of the transaction that wrote the row
+/// version (no table can have a column of that name, so it cannot clash).
+pub(in crate::model) const XMIN: &str = "xmin";
+
+/// True when the direction tracks changes by transaction id.
+pub(super) fn tracks_xmin(cx: &Context) -> bool {
+    cx.d.value.track.as_ref().is_some_and(|t| t.value == XMIN)
+}
+
 impl Builder {
-    /// The source column read as the tracking value, when `track:` names a usable one.
+    /// The source column read as the tracking value, when `track:` names a usable one (not for
+    /// `track: xmin`, which reads no column).
     pub(super) fn tracking(&mut self, cx: &Context) -> Option<String> {
         let t = cx.d.value.track.as_ref()?;
+        if t.value == XMIN {
+            return None;
+        }
         let source = cx.source();
         match source.column(&t.value) {
             None => {
@@ -23,7 +36,7 @@ impl Builder {
                         source.name,
                         names(&source.columns)
                     ),
-                    "name a timestamptz column the source keeps current, e.g. updated_at",
+                    "name a timestamptz column the source keeps current, e.g. updated_at, or use `track: xmin`",
                 );
                 None
             }
