@@ -11,6 +11,7 @@ mod output;
 mod reset;
 mod restore;
 mod run;
+mod signal;
 mod status;
 mod sync;
 mod tables;

@@ -1,11 +1,12 @@
-//! `pgbisync run`: forward then reverse, once or `--every` interval until interrupted. Ctrl-C during
-//! a pass lets the pass finish (each table commits or rolls back as a whole).
+//! `pgbisync run`: forward then reverse, once or `--every` interval until interrupted. Ctrl-C or
+//! SIGTERM during a pass lets the pass finish (each table commits or rolls back as a whole).
 
 use std::time::Duration;
 
 use super::args::RunArgs;
 use super::error::CommandError;
-use super::sync::{options, pass, take_lock};
+use super::signal::stop_requested;
+use super::sync::{finish_pass, options, take_lock};
 use super::Invocation;
 use crate::engine::{Connections, SyncOptions};
 use crate::spec::Direction;
@@ -15,7 +16,7 @@ pub(super) async fn run(inv: &Invocation<'_>, args: &RunArgs) -> Result<i32, Com
     let lock = take_lock(inv).await?;
     let mut connections = inv.open().await?;
     match args.every {
-        None => pass(inv.program, inv.out, &mut connections, &Direction::BOTH, &options).await,
+        None => finish_pass(inv, &mut connections, &Direction::BOTH, &options).await.0,
         Some(every) => repeat(inv, lock, &mut connections, &options, every).await,
     }
 }
@@ -38,12 +39,12 @@ async fn repeat(
                     inv.out.error_retrying(&e, every);
                     tokio::select! {
                         _ = tokio::time::sleep(every) => continue,
-                        _ = tokio::signal::ctrl_c() => return Ok(e.exit_code()),
+                        _ = stop_requested() => return Ok(e.exit_code()),
                     }
                 }
             }
         }
-        let (result, interrupted) = finish_pass(inv, connections, options).await;
+        let (result, interrupted) = finish_pass(inv, connections, &Direction::BOTH, options).await;
         let last = match result {
             Ok(code) => code,
             Err(e) => {
@@ -56,26 +57,9 @@ async fn repeat(
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(last),
-        }
-    }
-}
-
-/// Runs one pass to its end even when Ctrl-C arrives meanwhile; whether it did.
-async fn finish_pass(
-    inv: &Invocation<'_>,
-    connections: &mut Connections,
-    options: &SyncOptions,
-) -> (Result<i32, CommandError>, bool) {
-    let pass = pass(inv.program, inv.out, connections, &Direction::BOTH, options);
-    tokio::pin!(pass);
-    let mut interrupted = false;
-    loop {
-        tokio::select! {
-            r = &mut pass => return (r, interrupted),
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
-                interrupted = true;
-                tracing::warn!("interrupted: finishing the current pass, then exiting");
+            _ = stop_requested() => {
+                tracing::info!("stop requested between passes; exiting");
+                return Ok(last);
             }
         }
     }

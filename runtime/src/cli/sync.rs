@@ -6,6 +6,7 @@ use tokio_postgres::Client;
 use super::args::SyncArgs;
 use super::error::CommandError;
 use super::output::{Output, SyncProgress};
+use super::signal::stop_requested;
 use super::{exit, Invocation};
 use crate::engine::lock::{self, Lock};
 use crate::engine::{self, connect, Connections, RunReport, SyncOptions};
@@ -16,7 +17,29 @@ pub(super) async fn run(inv: &Invocation<'_>, directions: &[Direction], args: &S
     let options = options(inv, directions, args)?;
     let _lock = take_lock(inv).await?;
     let mut connections = inv.open().await?;
-    pass(inv.program, inv.out, &mut connections, directions, &options).await
+    finish_pass(inv, &mut connections, directions, &options).await.0
+}
+
+/// Runs one pass to its end even when a stop is requested meanwhile (Ctrl-C, SIGTERM); whether one
+/// was. Stopping mid-table would only roll that table back, so the pass goes on and is recorded.
+pub(super) async fn finish_pass(
+    inv: &Invocation<'_>,
+    connections: &mut Connections,
+    directions: &[Direction],
+    options: &SyncOptions,
+) -> (Result<i32, CommandError>, bool) {
+    let pass = pass(inv.program, inv.out, connections, directions, options);
+    tokio::pin!(pass);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            r = &mut pass => return (r, interrupted),
+            _ = stop_requested(), if !interrupted => {
+                interrupted = true;
+                tracing::warn!("stop requested: finishing the current pass, then exiting");
+            }
+        }
+    }
 }
 
 /// Checks the configuration before anything connects, so a usage error exits 2 whatever the network.

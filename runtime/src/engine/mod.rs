@@ -126,7 +126,7 @@ async fn run_direction(
         reports.push(report);
     }
     let mut deletes = Vec::new();
-    for spec in deleting(tables, &reports, &prepared) {
+    for spec in deleting(tables, &prepared) {
         let result = match skipped(spec, &reports) {
             Some(report) => Ok(report),
             None => retry::delete_with_retries(spec, manifest, connections, &prepared.options).await,
@@ -140,18 +140,13 @@ async fn run_direction(
 
 /// The tables whose deletes this run checks, children before parents (a parent's row is free to go
 /// only once the rows pointing at it are gone). None without metadata: nowhere to keep a copy.
-fn deleting(
-    tables: &[&dyn CompiledTable],
-    reports: &[TableReport],
-    prepared: &prepare::Prepared,
-) -> Vec<&'static crate::spec::TableSpec> {
+fn deleting(tables: &[&dyn CompiledTable], prepared: &prepare::Prepared) -> Vec<&'static crate::spec::TableSpec> {
     if !prepared.options.metadata {
         if tables.iter().any(|t| t.spec().deletes.is_some()) {
             tracing::warn!("no metadata on the target, so deleted rows could not be kept: no deletes this run");
         }
         return Vec::new();
     }
-    debug_assert_eq!(tables.len(), reports.len());
     tables.iter().rev().map(|t| t.spec()).filter(|s| s.deletes.is_some()).collect()
 }
 
@@ -195,7 +190,7 @@ async fn dry_run(
         reports.push(report);
     }
     let mut deletes = Vec::new();
-    for spec in deleting(tables, &reports, &prepared) {
+    for spec in deleting(tables, &prepared) {
         let result = match skipped(spec, &reports) {
             Some(report) => Ok(report),
             None => deletes::delete_table(spec, manifest, source, &mut outer, &prepared.options).await,
