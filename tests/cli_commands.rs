@@ -41,7 +41,7 @@ async fn bootstrap_check_status_and_reset_do_what_an_operator_expects() {
     for _ in 0..2 {
         assert_eq!(run(&pair, &["bootstrap"]).0, 0);
     }
-    assert_eq!(count(&cloud, "_sync_metadata").await, 15);
+    assert_eq!(count(&cloud, "_sync_metadata").await, 16);
     assert_eq!(count(&desktop, "_reverse_sync_metadata").await, 9);
 
     // A run, then status as JSON: every table-direction, with its rejects counted.
@@ -49,7 +49,7 @@ async fn bootstrap_check_status_and_reset_do_what_an_operator_expects() {
     assert_eq!(code, 1, "the sample's orphans are set aside");
     let status = json(&run(&pair, &["status", "--json"]).1);
     let rows = status["tables"].as_array().unwrap();
-    assert_eq!(rows.len(), 24);
+    assert_eq!(rows.len(), 25);
     let jobshead = rows.iter().find(|r| r["table"] == "jobshead" && r["direction"] == "forward").unwrap();
     assert_eq!(jobshead["status"], "partial");
     assert_eq!(jobshead["rejects"], 2);

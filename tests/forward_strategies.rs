@@ -548,7 +548,7 @@ async fn a_dry_run_writes_no_row_and_moves_no_watermark() {
     dry_run_desktop(&desktop).await;
     let targets: Vec<&str> =
         pair.program.tables(Direction::Forward, &[]).iter().map(|t| t.spec().target.name).collect();
-    assert_eq!(targets.len(), 15);
+    assert_eq!(targets.len(), 16);
     let metadata = "SELECT ROW(_sync_metadata.*)::text FROM _sync_metadata ORDER BY table_name";
 
     // A fresh deployment: nothing lands, every watermark stays at the epoch.

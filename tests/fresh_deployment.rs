@@ -8,7 +8,7 @@ use pgbisync_runtime::SyncOptions;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fresh_deployment_creates_both_metadata_tables_and_syncs_all_24_table_directions() {
+async fn fresh_deployment_creates_both_metadata_tables_and_syncs_all_25_table_directions() {
     let (pair, _) = Pair::with_sample(small_sample()).await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
     assert_eq!(count(&cloud, "pg_class WHERE relname = '_sync_metadata'").await, 0);
@@ -16,13 +16,13 @@ async fn fresh_deployment_creates_both_metadata_tables_and_syncs_all_24_table_di
 
     let reports = flatten(pair.sync(&[Direction::Forward, Direction::Reverse], SyncOptions::default()).await);
 
-    assert_eq!(reports.len(), 24, "15 forward + 9 reverse");
+    assert_eq!(reports.len(), 25, "16 forward + 9 reverse");
     for r in &reports {
         assert_ne!(r.status, Status::Failed, "{} {} failed: {:?}", r.direction, r.table, r.error);
     }
-    assert_eq!(count(&cloud, "_sync_metadata").await, 15);
+    assert_eq!(count(&cloud, "_sync_metadata").await, 16);
     assert_eq!(count(&desktop, "_reverse_sync_metadata").await, 9);
-    assert_eq!(count(&cloud, "_sync_metadata WHERE status IN ('ok', 'partial') AND last_run_at IS NOT NULL").await, 15);
+    assert_eq!(count(&cloud, "_sync_metadata WHERE status IN ('ok', 'partial') AND last_run_at IS NOT NULL").await, 16);
     assert_eq!(count(&desktop, "_reverse_sync_metadata WHERE status = 'ok' AND last_run_at IS NOT NULL").await, 9);
 
     // Every forward table's rows arrived (the sample sets a few orphans aside, recorded as rejects).

@@ -285,7 +285,7 @@ async fn an_old_shared_metadata_table_is_upgraded_in_place_and_each_firm_reads_i
     assert_eq!(count(&cloud, "jobshead").await, 3);
     assert!(forward_watermark(&cloud, "jobshead").await > "2021-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
 
-    assert_eq!(count(&cloud, "_sync_metadata WHERE scope = '1'").await, 15, "one row per forward table of the firm");
+    assert_eq!(count(&cloud, "_sync_metadata WHERE scope = '1'").await, 16, "one row per forward table of the firm");
     assert_eq!(
         count(
             &cloud,
@@ -297,7 +297,7 @@ async fn an_old_shared_metadata_table_is_upgraded_in_place_and_each_firm_reads_i
     );
     assert_eq!(
         count(&cloud, "_sync_metadata WHERE scope = '1' AND status = 'ok' AND last_run_at IS NOT NULL").await,
-        15
+        16
     );
     let key: String = scalar(
         &cloud,
@@ -415,7 +415,7 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
     let pair = Pair::with_schema().await;
     let cloud = pair.cloud_client().await;
     let names: Vec<&str> = pair.program.tables(Direction::Forward, &[]).iter().map(|t| t.spec().name).collect();
-    assert_eq!(names.len(), 15);
+    assert_eq!(names.len(), 16);
     let manifest = pair.program.manifest;
     let one = || async {
         let mut client = pair.cloud_client().await;
@@ -439,11 +439,11 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
         }
     }
     assert_eq!(created, 1, "exactly one bootstrap created the table: {results:?}");
-    assert_eq!(seeded, 15, "the rows were seeded once: {results:?}");
+    assert_eq!(seeded, 16, "the rows were seeded once: {results:?}");
     assert_eq!(count(&cloud, "pg_class WHERE relname = '_sync_metadata'").await, 1);
     assert_eq!(count(&cloud, "pg_class WHERE relname = '_sync_rejects'").await, 1);
-    assert_eq!(count(&cloud, "_sync_metadata").await, 15);
-    assert_eq!(count(&cloud, "(SELECT DISTINCT table_name FROM _sync_metadata) AS t").await, 15);
+    assert_eq!(count(&cloud, "_sync_metadata").await, 16);
+    assert_eq!(count(&cloud, "(SELECT DISTINCT table_name FROM _sync_metadata) AS t").await, 16);
 }
 
 // ------------------------------------------------------------------------------------------------

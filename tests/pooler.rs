@@ -49,7 +49,7 @@ async fn a_fresh_deployment_syncs_both_ways_through_a_transaction_mode_pooler() 
             .unwrap_or_else(|_| panic!("pass {pass} hung behind the pooler\npooler log:\n{}", pooler.log()))
             .unwrap_or_else(|e| panic!("pass {pass}: {e}\npooler log:\n{}", pooler.log()));
         let tables = flatten(report.directions);
-        assert_eq!(tables.len(), 24);
+        assert_eq!(tables.len(), 25);
         for t in &tables {
             assert_ne!(
                 t.status,
@@ -70,6 +70,6 @@ async fn a_fresh_deployment_syncs_both_ways_through_a_transaction_mode_pooler() 
         n.await.unwrap();
     }
     let cloud = pair.cloud_client().await;
-    assert_eq!(count(&cloud, "_sync_metadata WHERE status IN ('ok', 'partial')").await, 15);
+    assert_eq!(count(&cloud, "_sync_metadata WHERE status IN ('ok', 'partial')").await, 16);
     assert!(count(&cloud, "jobshead WHERE source = 'D'").await > 0);
 }

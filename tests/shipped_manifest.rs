@@ -13,7 +13,7 @@ fn names(model: &pgbisync_codegen::Model, dir: Direction) -> Vec<&str> {
 }
 
 #[test]
-fn forward_has_the_15_tables_in_reference_order() {
+fn forward_has_the_16_tables_in_reference_order() {
     let model = shipped();
     assert_eq!(
         names(&model, Direction::Forward),
@@ -32,13 +32,14 @@ fn forward_has_the_15_tables_in_reference_order() {
             "reminder",
             "remdetail",
             "mbjobreviewnotes",
-            "mbjobreviewresponse"
+            "mbjobreviewresponse",
+            "learequest"
         ]
     );
 }
 
 #[test]
-fn reverse_has_the_9_mobile_tables_insert_only_and_incremental() {
+fn reverse_has_the_9_mobile_tables_incremental_and_only_learequest_takes_mobile_edits() {
     let model = shipped();
     let reverse: Vec<_> = model.directions.iter().filter(|t| t.direction == Direction::Reverse).collect();
     let mut names: Vec<&str> = reverse.iter().map(|t| t.table.as_str()).collect();
@@ -58,7 +59,9 @@ fn reverse_has_the_9_mobile_tables_insert_only_and_incremental() {
         ]
     );
     for t in reverse {
-        assert_eq!(t.strategy, Strategy::InsertOnly, "{}", t.table);
+        let edits_flow_back = t.table == "learequest";
+        let expected = if edits_flow_back { Strategy::Upsert } else { Strategy::InsertOnly };
+        assert_eq!(t.strategy, expected, "{}", t.table);
         assert_eq!(t.mode, Mode::Incremental, "{}", t.table);
         assert_eq!(t.source.name, t.table, "reverse reads the cloud table");
     }
@@ -99,5 +102,8 @@ fn renamed_tables_skips_lookups_and_generated_keys_are_declared() {
     assert!(jobmaster.tracking.is_none() && jobmaster.track_xmin);
     assert!(jobmaster.source.column("updated_at").is_none(), "desktop jobmaster has no timestamps");
 
-    assert!(!model.directions.iter().any(|t| t.table == "learequest" && t.direction == Direction::Forward));
+    // The desktop approves mobile-born leave requests: those columns, and only those, travel forward.
+    let learequest = find("learequest", Direction::Forward);
+    assert_eq!(learequest.desktop_owns, ["approval_status", "approvedby", "approveddate"]);
+    assert_eq!(find("learequest", Direction::Reverse).desktop_owns, learequest.desktop_owns);
 }

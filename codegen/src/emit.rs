@@ -173,6 +173,8 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
         checks,
         prepare,
         apply,
+        ledger,
+        born_in_cloud,
         describe_rejects,
         verify_source,
         verify_target,
@@ -180,6 +182,8 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
     } = text;
     let read_incremental = opt_sql(read_incremental);
     let dedup = opt_sql(dedup);
+    let ledger = opt_sql(ledger);
+    let born_in_cloud = opt_sql(born_in_cloud);
     let [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target] =
         [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target].map(|s| sql_literal(&s));
     let [checks, prepare, apply] =
@@ -194,6 +198,8 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
             checks: &[#(#checks),*],
             prepare: &[#(#prepare),*],
             apply: &[#(#apply),*],
+            ledger: #ledger,
+            born_in_cloud: #born_in_cloud,
             describe_rejects: #describe_rejects,
             verify_source: #verify_source,
             verify_target: #verify_target,
@@ -368,7 +374,7 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
         None => quote!(None),
     };
     let lookback = s.lookback_seconds;
-    let (fd, rd) = (&s.forward_deleted, &s.reverse_deleted);
+    let (fd, rd, rl) = (&s.forward_deleted, &s.reverse_deleted, &s.reverse_ledger);
     let (max_percent, min_rows) = (s.delete_guard.max_percent, s.delete_guard.min_rows);
     let schema = model.tables.iter().map(|t| {
         let name = &t.name;
@@ -403,6 +409,7 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
             reverse_rejects: #rr,
             forward_deleted: #fd,
             reverse_deleted: #rd,
+            reverse_ledger: #rl,
             origin_column: #oc,
             origin_desktop: #od,
             origin_cloud: #ocl,

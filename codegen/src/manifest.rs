@@ -72,6 +72,8 @@ pub struct Metadata {
     /// Where each deleted row is kept (table, tenant, key, the row as JSON, when), on the target.
     pub forward_deleted: Spanned<String>,
     pub reverse_deleted: Spanned<String>,
+    /// On the desktop: which keys of which table reverse brought (the desktop has no origin column).
+    pub reverse_ledger: Spanned<String>,
 }
 
 impl Default for Metadata {
@@ -83,6 +85,7 @@ impl Default for Metadata {
             reverse_rejects: unspanned("_reverse_sync_rejects".into()),
             forward_deleted: unspanned("_sync_deleted".into()),
             reverse_deleted: unspanned("_reverse_sync_deleted".into()),
+            reverse_ledger: unspanned("_reverse_sync_ledger".into()),
         }
     }
 }
@@ -148,6 +151,10 @@ pub struct Table {
     pub cloud_key: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub references: Vec<Spanned<Reference>>,
+    /// Columns of rows born in the cloud that the desktop writes (e.g. an approval); the cloud owns
+    /// the rest of those rows, and the desktop all of its own rows.
+    #[serde(default)]
+    pub desktop_owns: Vec<Spanned<String>>,
     pub forward: Option<Spanned<DirectionDef>>,
     pub reverse: Option<Spanned<DirectionDef>>,
 }

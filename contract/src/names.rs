@@ -15,6 +15,10 @@ pub const SET_ASIDE_TABLE: &str = "_pgbisync_set_aside";
 /// The keys (as verify's key text) of target rows whose source row is gone, on the target.
 pub const GONE_TABLE: &str = "_pgbisync_gone";
 
+/// On the target of a two-way table's forward run: the keys the desktop's ledger says reverse
+/// brought (born in the cloud), which forward must never insert as desktop-born rows.
+pub const BORN_IN_CLOUD_TABLE: &str = "_pgbisync_born_in_cloud";
+
 /// Staging's row number: orders the batch and names a row in the rejected table.
 pub const ROW_NUMBER: &str = "_n";
 /// Staging's copy of the source's tracking value, when the table tracks changes.
@@ -45,11 +49,19 @@ pub enum Setting {
     /// The `track: xmin` read's lower bound: the transaction id (xid8, as decimal text) before
     /// which every transaction had ended when the last read's snapshot was taken.
     SinceXid,
+    /// Whose rows of the ledger a run reads and writes: the tenant value in canonical form.
+    Scope,
 }
 
 impl Setting {
-    pub const ALL: [Setting; 5] =
-        [Setting::OriginDesktop, Setting::OriginCloud, Setting::Tenant, Setting::Since, Setting::SinceXid];
+    pub const ALL: [Setting; 6] = [
+        Setting::OriginDesktop,
+        Setting::OriginCloud,
+        Setting::Tenant,
+        Setting::Since,
+        Setting::SinceXid,
+        Setting::Scope,
+    ];
 
     /// The setting's full name, as `set_config` and `current_setting` take it.
     pub const fn name(self) -> &'static str {
@@ -59,6 +71,7 @@ impl Setting {
             Setting::Tenant => "pgbisync.tenant",
             Setting::Since => "pgbisync.since",
             Setting::SinceXid => "pgbisync.since_xid",
+            Setting::Scope => "pgbisync.scope",
         }
     }
 }
@@ -74,7 +87,7 @@ mod tests {
 
     #[test]
     fn every_internal_table_and_setting_is_in_pgbisyncs_own_namespace() {
-        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE] {
+        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE] {
             assert!(is_reserved_column(table), "{table}");
         }
         for s in Setting::ALL {

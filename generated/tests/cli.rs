@@ -20,13 +20,13 @@ fn help_lists_every_command_of_the_spec() {
 }
 
 #[test]
-fn tables_lists_all_24_table_directions_in_sync_order() {
+fn tables_lists_all_25_table_directions_in_sync_order() {
     let out = pgbisync(&["tables", "--json"]);
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("tables --json prints JSON");
     let tables = doc["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 24);
-    assert_eq!(tables.iter().filter(|t| t["direction"] == "forward").count(), 15);
+    assert_eq!(tables.len(), 25);
+    assert_eq!(tables.iter().filter(|t| t["direction"] == "forward").count(), 16);
     assert_eq!(tables[0]["table"], "orgmaster", "parents first");
     let human = String::from_utf8_lossy(&pgbisync(&["tables"]).stdout).to_string();
     assert!(human.contains("mbreminder") && human.contains("replace_origin"), "{human}");
@@ -73,8 +73,8 @@ fn demo_runs_a_full_cycle_both_ways_on_throwaway_servers() {
     let out = pgbisync(&["demo", "--rows", "50"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let summaries: Vec<&str> = stdout.lines().filter(|l| l.starts_with("24 table(s):")).collect();
-    assert_eq!(summaries.len(), 2, "two runs of all 24 table-directions:\n{stdout}");
+    let summaries: Vec<&str> = stdout.lines().filter(|l| l.starts_with("25 table(s):")).collect();
+    assert_eq!(summaries.len(), 2, "two runs of all 25 table-directions:\n{stdout}");
     assert!(summaries.iter().all(|s| s.contains(" 0 failed")), "{stdout}");
     assert!(summaries[1].contains(" 0 written"), "the second run rewrites nothing:\n{stdout}");
     assert!(stdout.contains("reverse learequest"), "{stdout}");

@@ -48,6 +48,12 @@ pub struct TableSql {
     /// Set-based writes from staging, limited to staged rows `_n BETWEEN $1 AND $2`;
     /// the sum of affected rows is the number of rows written.
     pub apply: &'static [&'static str],
+    /// Reverse: records in the ledger the keys of the staged rows the desktop lacks (the apply then
+    /// inserts them), run before the apply when the metadata is in place.
+    pub ledger: Option<&'static str>,
+    /// Forward of a two-way table, run on the source (the desktop): `(k)` of the keys reverse
+    /// brought. The engine copies them to `_pgbisync_born_in_cloud`, and the insert skips them.
+    pub born_in_cloud: Option<&'static str>,
     /// `(key, reason, row json, tracking value)` of every row set aside (`_pgbisync_set_aside` joined to `_pgbisync_rejected`).
     pub describe_rejects: &'static str,
     /// `(k, h)` of the source rows the sync reads (after dedup), ordered by `k COLLATE "C"`: the key
@@ -134,6 +140,8 @@ pub struct ManifestSpec {
     /// Where deleted rows are kept, on each direction's target.
     pub forward_deleted: &'static str,
     pub reverse_deleted: &'static str,
+    /// On the desktop: the keys of each table that reverse brought.
+    pub reverse_ledger: &'static str,
     pub origin_column: &'static str,
     /// Origin value stamped on rows born on the desktop.
     pub origin_desktop: &'static str,

@@ -54,6 +54,7 @@ pub struct Settings {
     pub reverse_rejects: String,
     pub forward_deleted: String,
     pub reverse_deleted: String,
+    pub reverse_ledger: String,
     pub origin_column: String,
     pub origin_desktop: String,
     pub origin_cloud: String,
@@ -143,6 +144,12 @@ pub struct TableDirection {
     pub depends_on: Vec<String>,
     /// Whether target rows whose source row is gone are deleted, and how.
     pub deletes: Option<Deletes>,
+    /// Columns (target names) the desktop owns on rows born in the cloud: forward writes only these
+    /// of such rows, reverse never writes them.
+    pub desktop_owns: Vec<String>,
+    /// The desktop table recording which keys reverse brought: reverse updates only those; forward
+    /// of a two-way table never inserts them as desktop-born rows.
+    pub ledger: Option<String>,
 }
 
 /// How a forward upsert table deletes the target rows whose source row is gone.

@@ -63,6 +63,7 @@ impl Builder {
             ("metadata.reverse_rejects", &m.metadata.reverse_rejects),
             ("metadata.forward_deleted", &m.metadata.forward_deleted),
             ("metadata.reverse_deleted", &m.metadata.reverse_deleted),
+            ("metadata.reverse_ledger", &m.metadata.reverse_ledger),
         ] {
             if !valid_identifier(&value.value) {
                 self.error(
@@ -145,6 +146,7 @@ fn settings(m: &Manifest) -> Settings {
         reverse_rejects: m.metadata.reverse_rejects.value.clone(),
         forward_deleted: m.metadata.forward_deleted.value.clone(),
         reverse_deleted: m.metadata.reverse_deleted.value.clone(),
+        reverse_ledger: m.metadata.reverse_ledger.value.clone(),
         origin_column: m.origin.column.value.clone(),
         origin_desktop: m.origin.desktop.value.clone(),
         origin_cloud: m.origin.cloud.value.clone(),

@@ -2,8 +2,10 @@
 //! (insert_only), update then insert (upsert), or make the sending side's rows equal to the
 //! staged multiset (replace_origin: a delete before the batches, an insert per batch).
 
-use super::fragment::{and_lines, batch_range, ident, key_match, list, prefixed, row_text, setting};
-use super::names::{DUP, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SRC, STAGE, TGT};
+use super::fragment::{and_lines, batch_range, ident, key_match, list, literal, prefixed, row_text, setting};
+use super::names::{
+    BORN_IN_CLOUD, DUP, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SCOPE, SRC, STAGE, TGT, VERIFY_KEY,
+};
 use super::scope::{owned_filters, tenant_filter};
 use crate::model::{Computed, Direction, Strategy, TableDirection};
 
@@ -51,12 +53,19 @@ fn written(t: &TableDirection) -> (Vec<String>, Vec<String>) {
 
 fn insert_missing(t: &TableDirection) -> String {
     let (cols, values) = written(t);
+    // A desktop copy of a cloud-born row whose cloud row is gone is not a new desktop row.
+    let born_in_cloud = match born_in_cloud_keys(t) {
+        Some(_) => {
+            format!("\n  AND NOT EXISTS (SELECT 1 FROM {BORN_IN_CLOUD} b WHERE b.{VERIFY_KEY} = {})", key_text(t, "s"))
+        }
+        None => String::new(),
+    };
     format!(
         r#"INSERT INTO {target} ({cols})
 SELECT {values}
 FROM {STAGE} s
 WHERE {range}
-  AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches})"#,
+  AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches}){born_in_cloud}"#,
         target = ident(&t.target.name),
         cols = list(cols),
         values = list(values),
@@ -121,15 +130,99 @@ fn same_copy(a: &str, b: &str) -> [String; 2] {
 pub(crate) fn apply(t: &TableDirection) -> Vec<String> {
     match t.strategy {
         Strategy::InsertOnly => vec![insert_missing(t)],
+        Strategy::Upsert if t.direction == Direction::Forward && !t.desktop_owns.is_empty() => {
+            vec![update_changed(t), update_cloud_born(t), insert_missing(t)]
+        }
         Strategy::Upsert => vec![update_changed(t), insert_missing(t)],
         Strategy::ReplaceOrigin => vec![insert_new_copies(t)],
     }
 }
 
-/// Upsert's update of the rows whose key the batch holds and whose values differ.
+/// The key text of staged (or target) row `alias`, as the ledger and verify write it.
+fn key_text(t: &TableDirection, alias: &str) -> String {
+    format!("json_build_array({})::text", list(prefixed(alias, &t.key)))
+}
+
+/// This run's ledger rows of the table (table names are manifest constants, as literals).
+fn ledger_rows(t: &TableDirection, ledger: &str) -> String {
+    format!(
+        "SELECT 1 FROM {} l WHERE l.table_name = {} AND l.scope = {} AND l.row_key = {}",
+        ident(ledger),
+        literal(&t.table),
+        setting(SCOPE),
+        key_text(t, "t")
+    )
+}
+
+/// Reverse, before the apply: the keys of the staged rows the desktop does not have yet, which the
+/// apply is about to insert, join the ledger (they came from the cloud; only these reverse updates).
+pub(crate) fn record_ledger(t: &TableDirection) -> Option<String> {
+    let ledger = t.ledger.as_ref().filter(|_| !t.key.is_empty() && t.direction == Direction::Reverse)?;
+    Some(format!(
+        r#"INSERT INTO {ledger} (table_name, scope, row_key)
+SELECT DISTINCT {table}, {scope}, {key}
+FROM {STAGE} s
+WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches})
+ON CONFLICT DO NOTHING"#,
+        ledger = ident(ledger),
+        table = literal(&t.table),
+        scope = setting(SCOPE),
+        key = key_text(t, "s"),
+        target = ident(&t.target.name),
+        matches = key_match(&t.key)
+    ))
+}
+
+/// Forward of a two-way table, run on the desktop: the keys reverse brought, in the ledger.
+pub(crate) fn born_in_cloud_keys(t: &TableDirection) -> Option<String> {
+    let ledger = t.ledger.as_ref().filter(|_| !t.key.is_empty() && t.direction == Direction::Forward)?;
+    Some(format!(
+        "SELECT l.row_key FROM {} l WHERE l.table_name = {} AND l.scope = {}",
+        ident(ledger),
+        literal(&t.table),
+        setting(SCOPE)
+    ))
+}
+
+/// Forward: of rows born in the cloud, only the columns the desktop owns (an approval), when they differ.
+fn update_cloud_born(t: &TableDirection) -> String {
+    let owned: Vec<&String> = t.staged.iter().map(|s| &s.name).filter(|n| t.desktop_owns.contains(n)).collect();
+    let sets = owned.iter().map(|c| format!("{c} = s.{c}", c = ident(c)));
+    let mut filters =
+        vec![key_match(&t.key), batch_range("s"), format!("t.{} = {}", ident(&t.origin_column), setting(ORIGIN_CLOUD))];
+    filters.extend(tenant_filter(t, "t"));
+    if born_in_cloud_keys(t).is_some() {
+        // Only the desktop's copy of that row: a desktop-born row that happens to share its key is
+        // another row, and writes nothing of it.
+        filters.push(format!("EXISTS (SELECT 1 FROM {BORN_IN_CLOUD} b WHERE b.{VERIFY_KEY} = {})", key_text(t, "s")));
+    }
+    filters.push(format!(
+        "({}) IS DISTINCT FROM ({})",
+        list(prefixed("t", owned.iter().copied())),
+        list(prefixed("s", owned.iter().copied()))
+    ));
+    format!(
+        r#"UPDATE {target} t
+SET {sets}
+FROM {STAGE} s
+WHERE {filters}"#,
+        target = ident(&t.target.name),
+        sets = list(sets),
+        filters = and_lines(&filters, "")
+    )
+}
+
+/// Upsert's update of the rows whose key the batch holds and whose values differ. Reverse writes
+/// only rows the ledger says it brought, and never the columns the desktop owns.
 fn update_changed(t: &TableDirection) -> String {
-    let (cmp_cols, cmp_exprs) = compared(t);
-    let mut sets: Vec<String> = t.staged.iter().map(|s| format!("{c} = s.{c}", c = ident(&s.name))).collect();
+    let reverse = t.direction == Direction::Reverse;
+    let mine = |name: &String| !(reverse && t.desktop_owns.contains(name));
+    let (cmp_cols, cmp_exprs): (Vec<String>, Vec<String>) = {
+        let (c, e) = compared(t);
+        c.into_iter().zip(e).filter(|(c, _)| mine(c)).unzip()
+    };
+    let mut sets: Vec<String> =
+        t.staged.iter().filter(|s| mine(&s.name)).map(|s| format!("{c} = s.{c}", c = ident(&s.name))).collect();
     for c in &t.computed {
         sets.push(format!("{} = {}", ident(c.column()), computed_expr(c)));
     }
@@ -140,6 +233,10 @@ fn update_changed(t: &TableDirection) -> String {
         filters.push(format!("t.{} IS DISTINCT FROM {}", ident(&t.origin_column), setting(ORIGIN_CLOUD)));
     }
     filters.extend(tenant_filter(t, "t"));
+    if let Some(ledger) = t.ledger.as_ref().filter(|_| reverse) {
+        // The desktop has no origin column: a row reverse did not bring is the desktop's own.
+        filters.push(format!("EXISTS ({})", ledger_rows(t, ledger)));
+    }
     // Compare before writing, so a re-run with nothing changed rewrites no row.
     filters.push(format!("({}) IS DISTINCT FROM ({})", list(prefixed("t", &cmp_cols)), list(cmp_exprs)));
     // A one-time filter: on an empty target (a first load) the join is never executed.

@@ -21,6 +21,9 @@ pub const SET_ASIDE: Ident<'static> = Ident(shared::SET_ASIDE_TABLE);
 /// The keys of the target rows a run deletes, `(k)` in verify's key text; filled by the engine.
 pub const GONE: Ident<'static> = Ident(shared::GONE_TABLE);
 
+/// The keys reverse brought to the desktop, copied to the target of a forward run; filled by the engine.
+pub const BORN_IN_CLOUD: Ident<'static> = Ident(shared::BORN_IN_CLOUD_TABLE);
+
 /// Staging's row number: the engine numbers rows as it copies them, so statements can work on a
 /// range of them (`$1`..`$2`) and a reject can point at its row.
 pub const ROW_NUMBER: Ident<'static> = Ident(shared::ROW_NUMBER);
@@ -61,6 +64,8 @@ pub const TENANT: &str = Setting::Tenant.name();
 pub const SINCE: &str = Setting::Since.name();
 /// Setting holding the `track: xmin` read's lower bound (a transaction id).
 pub const SINCE_XID: &str = Setting::SinceXid.name();
+/// Setting holding the run's scope (the tenant, canonical), for the ledger's rows.
+pub const SCOPE: &str = Setting::Scope.name();
 
 /// Prefix of the trigger function the demo DDL creates per bookkeeping column (`pgbisync_` keeps
 /// it apart from a deployment's own functions).

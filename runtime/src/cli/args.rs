@@ -108,6 +108,14 @@ pub struct SyncArgs {
     /// keep: use it once, after checking the source really lost them.
     #[arg(long)]
     pub allow_mass_delete: bool,
+    /// How long a statement may wait for a lock another session holds (e.g. an idle-in-transaction
+    /// session, a migration) before its table fails, naming the session, and the others go on.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval)]
+    pub lock_timeout: Duration,
+    /// How long one table may take, all statements included, before it fails with exit 3 and both
+    /// connections are opened again (a server that stopped answering mid-statement).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
+    pub table_timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,8 @@ pub(super) fn options(
         dry_run: args.dry_run,
         tenant,
         allow_mass_delete: args.allow_mass_delete,
+        lock_timeout: Some(args.lock_timeout),
+        table_timeout: Some(args.table_timeout),
     })
 }
 

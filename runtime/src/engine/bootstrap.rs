@@ -84,6 +84,9 @@ pub async fn ensure<C: GenericClient>(
         if keeps_deleted {
             created |= ensure_deleted(&tx, manifest.deleted_table(direction)).await?;
         }
+        if direction == Direction::Reverse {
+            created |= ensure_ledger(&tx, manifest.reverse_ledger).await?;
+        }
         match scope {
             Some(scope) => seed(&tx, metadata, scope, tables).await,
             None => Ok(0),
@@ -200,6 +203,27 @@ async fn ensure_rejects(tx: &Transaction<'_>, rejects: &str) -> Result<Vec<Strin
         upgraded.push(format!("{rejects}.kind"));
     }
     Ok(upgraded)
+}
+
+/// Creates the desktop's ledger of the keys reverse brought; true when it was created. The legacy
+/// tables have no origin column and must not change, so this is how pgbisync tells its rows from
+/// the desktop's own.
+async fn ensure_ledger(tx: &Transaction<'_>, ledger: &str) -> Result<bool, tokio_postgres::Error> {
+    if exists(tx, ledger).await? {
+        return Ok(false);
+    }
+    tx.batch_execute(&format!(
+        "CREATE TABLE {} (
+            table_name varchar(100) NOT NULL,
+            scope text NOT NULL DEFAULT '',
+            row_key text NOT NULL,
+            added_at timestamp with time zone NOT NULL DEFAULT now(),
+            PRIMARY KEY (table_name, scope, row_key)
+        )",
+        ident(ledger)
+    ))
+    .await?;
+    Ok(true)
 }
 
 /// Creates the table deleted rows are kept in; true when it was created.

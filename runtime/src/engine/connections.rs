@@ -1,6 +1,8 @@
 //! Opening connections: libpq-style URLs, TLS by `sslmode`, and errors that never show a password;
 //! and the two connections of a run.
 
+use std::time::Duration;
+
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::ConnectionUrl;
@@ -28,6 +30,13 @@ impl Connections {
         if self.cloud.is_closed() {
             self.cloud = connect(&self.cloud_url).await?;
         }
+        Ok(())
+    }
+
+    /// Replaces both connections, whatever state a statement left them in.
+    pub(crate) async fn reopen_all(&mut self) -> Result<(), ConnectError> {
+        self.desktop = connect(&self.desktop_url).await?;
+        self.cloud = connect(&self.cloud_url).await?;
         Ok(())
     }
 
@@ -90,25 +99,62 @@ pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     if config.get_application_name().is_none() {
         config.application_name("pgbisync");
     }
-    config.connect_timeout(std::time::Duration::from_secs(15));
+    // The URL's connect_timeout, when it gives one, bounds the whole handshake (the driver's own
+    // bounds only the TCP connect: a host that accepts and never answers would hang forever).
+    let wait = *config.get_connect_timeout().unwrap_or(&CONNECT_TIMEOUT);
+    config.connect_timeout(wait);
+    bound_dead_peers(&mut config);
     let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
         side: url.side,
         url: url.redacted(),
         reason: crate::config::redact(&super::db_error::describe(&e)),
     };
-    let client = if mode == TlsMode::Disable {
-        let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
-        tokio::spawn(drive(connection));
-        client
-    } else {
-        // prefer/require encrypt without checking the certificate, as libpq does; verify-full checks
-        // the chain against the web PKI roots and the host name.
-        let tls = super::tls::connector(mode == TlsMode::VerifyFull);
-        let (client, connection) = config.connect(tls).await.map_err(unreachable)?;
-        tokio::spawn(drive(connection));
-        client
+    let silent = || ConnectError::Unreachable {
+        side: url.side,
+        url: url.redacted(),
+        reason: format!(
+            "the server accepted the connection but did not finish the handshake within {} s (connect_timeout; \
+             a stalled pooler or a dropped NAT mapping?); raise it with connect_timeout=N in the URL",
+            wait.as_secs()
+        ),
     };
-    Ok(client)
+    let handshake = async {
+        if mode == TlsMode::Disable {
+            let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
+            tokio::spawn(drive(connection));
+            Ok(client)
+        } else {
+            // prefer/require encrypt without checking the certificate, as libpq does; verify-full
+            // checks the chain against the web PKI roots and the host name.
+            let tls = super::tls::connector(mode == TlsMode::VerifyFull);
+            let (client, connection) = config.connect(tls).await.map_err(unreachable)?;
+            tokio::spawn(drive(connection));
+            Ok(client)
+        }
+    };
+    tokio::time::timeout(wait, handshake).await.map_err(|_| silent())?
+}
+
+/// How long a connection attempt (TCP, TLS and the startup exchange together) may take, unless the
+/// URL says `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A peer that vanishes mid-run (a server powered off, a NAT mapping dropped) is noticed within about
+/// a minute, not after the kernel's two hours: TCP keepalives every 30 s, and unacknowledged data
+/// given up after 60 s (Linux). Values the URL sets are kept.
+fn bound_dead_peers(config: &mut tokio_postgres::Config) {
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(Duration::from_secs(30));
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(Duration::from_secs(10));
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(3);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(60));
+    }
 }
 
 async fn drive<F>(connection: F)

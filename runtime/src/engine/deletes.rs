@@ -16,7 +16,7 @@ use super::db_error::{describe, is_row_error};
 use super::keyset::{self, KeyQuery, SideError};
 use super::metadata::{self, DeleteRecord, DELETE_KIND};
 use super::names::{ident, GONE, VERIFY_KEY};
-use super::pipeline::{set_settings, RunOptions};
+use super::pipeline::{set_lock_timeout, set_settings, RunOptions};
 use super::report::{DeleteOutcome, DeleteReport};
 use super::TableError;
 use crate::spec::{DeleteSpec, ManifestSpec, Mode, Side, TableSpec};
@@ -76,6 +76,7 @@ pub(crate) async fn delete_table<C: GenericClient>(
     let tx = target.transaction().await.map_err(on_target)?;
     set_settings(&tx, manifest, options.tenant.as_deref(), DateTime::<Utc>::UNIX_EPOCH).await.map_err(on_target)?;
     tx.batch_execute("SET LOCAL work_mem = '128MB'").await.map_err(on_target)?;
+    set_lock_timeout(&tx, options).await.map_err(on_target)?;
 
     let keys = keyset::compare(
         KeyQuery { side: spec.direction.source(), tx: &source_tx, sql: deletes.sql.keys_source },

@@ -65,6 +65,22 @@ pub enum TableError {
         #[source]
         source: tokio_postgres::Error,
     },
+    #[error(
+        "did not finish within {} s (--table-timeout): a server stopped answering in the middle of a statement \
+         (a stalled pooler, a dropped NAT mapping), or a statement ran that long; the table was rolled back and \
+         both connections opened again",
+        .after.as_secs()
+    )]
+    Deadline { table: &'static str, after: std::time::Duration },
+    #[error("{}; blocked by {blockers}", describe(.source))]
+    LockTimeout {
+        table: &'static str,
+        side: Side,
+        /// The sessions holding locks on the table, as `pg_stat_activity` shows them to this role.
+        blockers: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
     #[error("the {side} listed keys out of byte order (is its encoding UTF8?), so nothing was deleted")]
     Unsorted { table: &'static str, side: Side },
     /// A connection closed by an earlier failure could not be opened again.
@@ -78,7 +94,16 @@ impl TableError {
         match self {
             TableError::Database { source, .. } => is_transient(source),
             TableError::Reconnect(_) => true,
-            TableError::SchemaDiffers { .. } | TableError::Decode { .. } | TableError::Unsorted { .. } => false,
+            TableError::SchemaDiffers { .. }
+            | TableError::Decode { .. }
+            | TableError::Unsorted { .. }
+            | TableError::Deadline { .. }
+            | TableError::LockTimeout { .. } => false,
         }
+    }
+
+    /// A server could not be reached or stopped answering: the run exits 3 (SPEC 9).
+    pub fn is_unavailable(&self) -> bool {
+        self.is_transient() || matches!(self, TableError::Deadline { .. })
     }
 }

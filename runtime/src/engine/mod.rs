@@ -49,6 +49,10 @@ pub struct SyncOptions {
     pub tenant: Option<String>,
     /// Let this pass's deletes through where the mass-delete guard would stop them.
     pub allow_mass_delete: bool,
+    /// How long a target statement waits for another session's lock (`None`: the server's setting).
+    pub lock_timeout: Option<std::time::Duration>,
+    /// How long one table may take before it fails and both connections are opened again.
+    pub table_timeout: Option<std::time::Duration>,
 }
 
 /// A usage error naming every table that is not a compiled table of these directions.

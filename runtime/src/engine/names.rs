@@ -7,6 +7,8 @@ pub use shared::{APPLY_SAVEPOINT, REASON, ROW_NUMBER, VERIFY_HASH, VERIFY_KEY};
 
 /// The temporary staging table the source rows are copied into.
 pub const STAGE: &str = shared::STAGE_TABLE;
+/// The keys reverse brought, copied to a forward run's target.
+pub const BORN_IN_CLOUD: &str = shared::BORN_IN_CLOUD_TABLE;
 /// The keys of the target rows a delete check deletes.
 pub const GONE: &str = shared::GONE_TABLE;
 /// `(_n, reason)` of the staged rows the checks or the apply refused.
@@ -19,6 +21,7 @@ pub const SETTING_ORIGIN_CLOUD: &str = Setting::OriginCloud.name();
 pub const SETTING_TENANT: &str = Setting::Tenant.name();
 pub const SETTING_SINCE: &str = Setting::Since.name();
 pub const SETTING_SINCE_XID: &str = Setting::SinceXid.name();
+pub const SETTING_SCOPE: &str = Setting::Scope.name();
 
 /// Quotes an identifier the engine itself puts into SQL (metadata and rejects tables, the names above).
 pub fn ident(name: &str) -> String {

@@ -33,6 +33,18 @@ pub(crate) struct RunOptions {
     pub unique_sources: HashSet<String>,
     /// Deletes go ahead even where the mass-delete guard would stop them.
     pub allow_mass_delete: bool,
+    /// `lock_timeout` of every target transaction, when set.
+    pub lock_timeout: Option<Duration>,
+    /// How long one table may take.
+    pub table_timeout: Option<Duration>,
+}
+
+/// Sets the target transaction's `lock_timeout`, as a bound parameter.
+pub(crate) async fn set_lock_timeout(tx: &Transaction<'_>, options: &RunOptions) -> Result<(), tokio_postgres::Error> {
+    if let Some(wait) = options.lock_timeout {
+        tx.execute("SELECT set_config('lock_timeout', $1, true)", &[&format!("{}ms", wait.as_millis())]).await?;
+    }
+    Ok(())
 }
 
 /// Sets the `pgbisync.*` settings the generated SQL reads (COPY cannot take parameters, so values
@@ -45,14 +57,17 @@ pub(crate) async fn set_settings(
 ) -> Result<(), tokio_postgres::Error> {
     let sql = format!(
         "SELECT set_config('{}', $1, true), set_config('{}', $2, true), set_config('{}', $3, true), \
-         set_config('{}', $4, true)",
+         set_config('{}', $4, true), set_config('{}', $5, true)",
         names::SETTING_ORIGIN_DESKTOP,
         names::SETTING_ORIGIN_CLOUD,
         names::SETTING_TENANT,
-        names::SETTING_SINCE
+        names::SETTING_SINCE,
+        names::SETTING_SCOPE
     );
-    tx.execute(&sql, &[&manifest.origin_desktop, &manifest.origin_cloud, &tenant.unwrap_or(""), &since.to_rfc3339()])
-        .await?;
+    let scope = Scope::of(tenant);
+    let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&manifest.origin_desktop, &manifest.origin_cloud, &tenant.unwrap_or(""), &since.to_rfc3339(), &scope.as_str()];
+    tx.execute(&sql, &values).await?;
     Ok(())
 }
 
@@ -141,6 +156,9 @@ pub(crate) async fn sync_table<C: GenericClient>(
             TransferError::Decode { row, source } => TableError::Decode { table: spec.name, row, source },
         })?
         .rows;
+    if let Some(keys) = spec.sql.born_in_cloud {
+        copy_born_in_cloud(spec, &source_tx, &tx, manifest, keys).await?;
+    }
     source_tx.commit().await.map_err(on_source)?;
     tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
 
@@ -148,6 +166,9 @@ pub(crate) async fn sync_table<C: GenericClient>(
     tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "deduplicated and checked");
     for statement in spec.sql.prepare {
         tx.execute(*statement, &[]).await.map_err(on_target)?;
+    }
+    if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
+        tx.execute(ledger, &[]).await.map_err(on_target)?;
     }
     let written = apply(&tx, spec).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
@@ -161,9 +182,11 @@ pub(crate) async fn sync_table<C: GenericClient>(
         record(&tx, manifest, spec, &options.scope, &rejects, xid, written, status).await.map_err(on_target)?;
     }
     // Dropped explicitly: inside a dry run's outer transaction, ON COMMIT DROP would wait for the end.
-    tx.batch_execute(&format!("DROP TABLE {}, {}, {}", ident(STAGE), ident(REJECTED), ident(SET_ASIDE)))
-        .await
-        .map_err(on_target)?;
+    let mut temporary = vec![ident(STAGE), ident(REJECTED), ident(SET_ASIDE)];
+    if spec.sql.born_in_cloud.is_some() {
+        temporary.push(ident(names::BORN_IN_CLOUD));
+    }
+    tx.batch_execute(&format!("DROP TABLE {}", temporary.join(", "))).await.map_err(on_target)?;
     tx.commit().await.map_err(on_target)?;
 
     Ok(TableReport {
@@ -233,6 +256,36 @@ async fn xid_horizon(
     Ok(snapshot)
 }
 
+/// Copies the keys the desktop's ledger says reverse brought (read in the source's snapshot) to the
+/// target, for the insert to skip; none before the first reverse run has created the ledger.
+async fn copy_born_in_cloud(
+    spec: &'static TableSpec,
+    source_tx: &Transaction<'_>,
+    tx: &Transaction<'_>,
+    manifest: &ManifestSpec,
+    keys_sql: &str,
+) -> Result<(), TableError> {
+    let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
+    let table = ident(names::BORN_IN_CLOUD);
+    tx.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE {table} ({} text NOT NULL) ON COMMIT DROP",
+        ident(names::VERIFY_KEY)
+    ))
+    .await
+    .map_err(on_target)?;
+    let exists: bool = source_tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&ident(manifest.reverse_ledger)])
+        .await
+        .map_err(on_source)?
+        .get(0);
+    if !exists {
+        return Ok(());
+    }
+    let keys: Vec<String> = source_tx.query(keys_sql, &[]).await.map_err(on_source)?.iter().map(|r| r.get(0)).collect();
+    tx.execute(&format!("INSERT INTO {table} SELECT unnest($1::text[])"), &[&keys]).await.map_err(on_target)?;
+    Ok(())
+}
+
 /// Prepares the target's transaction: settings, memory, and the empty temporary tables.
 async fn create_stage(
     tx: &Transaction<'_>,
@@ -242,6 +295,7 @@ async fn create_stage(
     since: DateTime<Utc>,
 ) -> Result<(), tokio_postgres::Error> {
     set_settings(tx, manifest, options.tenant.as_deref(), since).await?;
+    set_lock_timeout(tx, options).await?;
     // Dedup, checks and apply hash or sort the whole batch; the default 4 MB spills a large
     // table to disk. Local to this transaction.
     tx.batch_execute("SET LOCAL work_mem = '128MB'").await?;

@@ -82,6 +82,8 @@ pub(crate) async fn prepare<C: GenericClient>(
         metadata: bootstrap.is_ready(),
         unique_sources,
         allow_mass_delete: sync.allow_mass_delete,
+        lock_timeout: sync.lock_timeout,
+        table_timeout: sync.table_timeout,
     };
     Ok(Prepared { degraded, options, source_live, target_live })
 }

@@ -48,7 +48,7 @@ impl TableReport {
             watermark_to: None,
             millis: 0,
             error: Some(error.to_string()),
-            unavailable: error.is_transient(),
+            unavailable: error.is_unavailable(),
         }
     }
 }
@@ -134,7 +134,7 @@ impl DeleteReport {
     pub(crate) fn failed(spec: &TableSpec, error: &super::TableError) -> DeleteReport {
         DeleteReport {
             error: Some(error.to_string()),
-            unavailable: error.is_transient(),
+            unavailable: error.is_unavailable(),
             ..DeleteReport::new(spec, DeleteOutcome::Failed)
         }
     }

@@ -2,10 +2,12 @@
 //! Resolved in small steps, each in its own file: `tracking` (the change-tracking column and what
 //! mode and strategy allow), `mapping` (skipped columns and `set` rules), `staged` (the staged and
 //! read columns, key, dedup, tenant scope), `references` (parents checked before applying) and
-//! `deletes` (whether and within what rows the target's deletes happen).
+//! `deletes` (whether and within what rows the target's deletes happen), `ownership` (which
+//! side writes which columns of a row).
 
 mod deletes;
 mod mapping;
+mod ownership;
 mod references;
 mod staged;
 mod tracking;
@@ -75,6 +77,7 @@ impl Builder {
         let (tenant_source, tenant_target) = self.tenant_columns(cx);
         let references = self.references(cx, &staged.staged, &mut rules.depends_on);
         let deletes = self.deletes(cx, &references);
+        let desktop_owns = self.desktop_owns(cx);
         if self.problem_count() > before {
             return None;
         }
@@ -101,6 +104,9 @@ impl Builder {
             references,
             depends_on: rules.depends_on,
             deletes,
+            desktop_owns,
+            ledger: (cx.dir == Direction::Reverse || cx.def.reverse.is_some())
+                .then(|| cx.settings.reverse_ledger.clone()),
         })
     }
 }

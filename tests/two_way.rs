@@ -1,0 +1,128 @@
+//! Rows both sides change: a leave request filed and edited on mobile reaches the desktop, and the
+//! desktop's approval of it reaches the app. Each column has one writer (`desktop_owns:`), reverse
+//! writes only rows its ledger says it brought, and nothing echoes back and forth.
+
+mod support;
+
+use pgbisync_runtime::{Direction, SyncOptions, TableReport};
+use support::*;
+use tokio_postgres::Client;
+
+async fn exec(client: &Client, sql: &str) {
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::describe(&e)));
+}
+
+/// One `run`: forward, then reverse.
+async fn run(pair: &Pair) -> Vec<TableReport> {
+    flatten(pair.sync(&Direction::BOTH, SyncOptions::default()).await)
+}
+
+fn written(reports: &[TableReport], table: &str) -> (u64, u64) {
+    let of = |d| reports.iter().filter(|r| r.table == table && r.direction == d).map(|r| r.rows_written).sum();
+    (of(Direction::Forward), of(Direction::Reverse))
+}
+
+async fn text(client: &Client, sql: &str) -> Option<String> {
+    scalar(client, sql).await
+}
+
+/// A pair after one run, and a mobile-born leave request now on both sides.
+async fn synced() -> (Pair, Client, Client, i64) {
+    let (pair, _) = Pair::with_sample(small_sample()).await;
+    run(&pair).await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    let id: i64 = scalar(&cloud, "SELECT min(learequest_id)::bigint FROM learequest WHERE source = 'M'").await;
+    assert_eq!(count(&desktop, &format!("learequest WHERE learequest_id = {id}")).await, 1, "reverse brought it");
+    (pair, desktop, cloud, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mobile_edit_reaches_the_desktop_and_a_desktop_approval_reaches_the_app() {
+    let (pair, desktop, cloud, id) = synced().await;
+    exec(&cloud, &format!("UPDATE learequest SET leaveremarks = 'two more days', todate = DATE '2027-01-09' WHERE learequest_id = {id}")).await;
+    let reports = run(&pair).await;
+    assert_eq!(written(&reports, "learequest"), (0, 1), "{reports:#?}");
+    let remarks =
+        text(&desktop, &format!("SELECT leaveremarks::text FROM learequest WHERE learequest_id = {id}")).await;
+    assert_eq!(remarks.as_deref(), Some("two more days"));
+
+    exec(&desktop, &format!("UPDATE learequest SET approval_status = 'A', approvedby = 'the partner', approveddate = DATE '2027-01-02' WHERE learequest_id = {id}")).await;
+    let reports = run(&pair).await;
+    assert_eq!(written(&reports, "learequest"), (1, 0), "{reports:#?}");
+    let row = cloud
+        .query_one(&format!("SELECT approval_status::text, approvedby::text, source::text FROM learequest WHERE learequest_id = {id}"), &[])
+        .await
+        .expect("the cloud row");
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, String>(2)),
+        ("A".into(), "the partner".into(), "M".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_edit_one_row_at_once_and_both_edits_survive_with_no_ping_pong() {
+    let (pair, desktop, cloud, id) = synced().await;
+    exec(&cloud, &format!("UPDATE learequest SET leaveremarks = 'edited on the phone' WHERE learequest_id = {id}"))
+        .await;
+    exec(
+        &desktop,
+        &format!("UPDATE learequest SET approval_status = 'R', approvedby = 'the partner' WHERE learequest_id = {id}"),
+    )
+    .await;
+    run(&pair).await;
+    for client in [&desktop, &cloud] {
+        let row = client
+            .query_one(
+                &format!("SELECT leaveremarks::text, approval_status::text FROM learequest WHERE learequest_id = {id}"),
+                &[],
+            )
+            .await
+            .expect("the row");
+        assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("edited on the phone".into(), "R".into()));
+    }
+    // Each write stamped the other side's updated_at; the next runs must find nothing to write.
+    for round in 0..3 {
+        let reports = run(&pair).await;
+        let total: u64 = reports.iter().map(|r| r.rows_written).sum();
+        assert_eq!(total, 0, "run {round} after the edits wrote rows: {reports:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_born_row_with_the_same_key_is_never_touched_and_never_touches_the_app() {
+    let (pair, _) = Pair::with_sample(small_sample()).await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    // The desktop has its own request 77; the app files another request with the same number.
+    exec(&desktop, &format!("INSERT INTO learequest (learequest_id, org_id, staff_id, leaveremarks, approval_status) VALUES (77, {TENANT}, 1, 'the desktop''s own', 'A')")).await;
+    exec(&cloud, &format!("INSERT INTO learequest (learequest_id, org_id, staff_id, leaveremarks, source) VALUES (77, {TENANT}, 1, 'from the phone', 'M')")).await;
+    run(&pair).await;
+    exec(&cloud, "UPDATE learequest SET leaveremarks = 'edited on the phone' WHERE learequest_id = 77").await;
+    run(&pair).await;
+    let desktop_row = desktop
+        .query_one("SELECT leaveremarks::text, approval_status::text FROM learequest WHERE learequest_id = 77", &[])
+        .await
+        .expect("the desktop's row");
+    assert_eq!(
+        (desktop_row.get::<_, String>(0), desktop_row.get::<_, String>(1)),
+        ("the desktop's own".into(), "A".into())
+    );
+    let approval = text(&cloud, "SELECT approval_status::text FROM learequest WHERE learequest_id = 77").await;
+    assert_eq!(approval, None, "the desktop's own row wrote nothing onto the app's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_copy_of_a_mobile_row_is_never_sent_back_as_a_desktop_row() {
+    let (pair, desktop, cloud, id) = synced().await;
+    // The app withdraws the request (its row goes); the desktop copy stays until reverse deletes
+    // reach the desktop, and a full forward pass must not bring it back as a desktop-born row.
+    exec(&cloud, &format!("DELETE FROM learequest WHERE learequest_id = {id}")).await;
+    exec(&desktop, &format!("UPDATE learequest SET approval_status = 'A' WHERE learequest_id = {id}")).await;
+    pair.sync(&[Direction::Forward], SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert_eq!(count(&cloud, &format!("learequest WHERE learequest_id = {id}")).await, 0);
+    // The same holds for any two-way table: a mobile-born job reversed to the desktop.
+    let job: i64 = scalar(&cloud, "SELECT min(job_id)::bigint FROM jobshead WHERE source = 'M'").await;
+    assert_eq!(count(&desktop, &format!("jobshead WHERE job_id = {job}")).await, 1);
+    exec(&cloud, &format!("DELETE FROM jobshead WHERE job_id = {job}")).await;
+    pair.sync(&[Direction::Forward], SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert_eq!(count(&cloud, &format!("jobshead WHERE job_id = {job}")).await, 0);
+}
