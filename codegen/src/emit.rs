@@ -233,6 +233,7 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
     };
     let references = &t.depends_on;
     let track_xmin = t.track_xmin;
+    let desktop_owns = &t.desktop_owns;
     let read_types = t.read.iter().map(|c| c.ty.wire_type());
     let mut stage_types = vec![quote!(::pgbisync_runtime::wire::Type::INT8)];
     stage_types.extend(t.staged.iter().map(|s| s.ty.wire_type()));
@@ -255,6 +256,7 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
             source_key: &[#(#source_key),*],
             tracking: #tracking,
             track_xmin: #track_xmin,
+            desktop_owns: &[#(#desktop_owns),*],
             references: &[#(#references),*],
             read_types: &[#(#read_types),*],
             stage_types: &[#(#stage_types),*],

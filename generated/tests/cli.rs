@@ -74,11 +74,17 @@ fn demo_runs_a_full_cycle_both_ways_on_throwaway_servers() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let summaries: Vec<&str> = stdout.lines().filter(|l| l.starts_with("25 table(s):")).collect();
-    assert_eq!(summaries.len(), 2, "two runs of all 25 table-directions:\n{stdout}");
+    assert_eq!(summaries.len(), 3, "two runs of all 25 table-directions, and one after the two-way edit:\n{stdout}");
     assert!(summaries.iter().all(|s| s.contains(" 0 failed")), "{stdout}");
     assert!(summaries[1].contains(" 0 written"), "the second run rewrites nothing:\n{stdout}");
     assert!(stdout.contains("reverse learequest"), "{stdout}");
     assert!(stdout.contains("== status") && stdout.contains("_sync_rejects"), "{stdout}");
+    // An approval travels to the cloud and an app edit to the desktop, in the same run.
+    let (_, after) = stdout.split_once("approved on the desktop").expect("the demo edits a row on both sides");
+    for direction in ["forward", "reverse"] {
+        let line = after.lines().find(|l| l.starts_with(&format!("{direction} learequest"))).unwrap_or_default();
+        assert!(line.contains("written        1"), "{direction} carries its side's edit:\n{stdout}");
+    }
     // A row deleted on the desktop is deleted from the cloud by the next forward run.
     let deleted = stdout.lines().find(|l| l.starts_with("forward") && l.contains(" deletes ")).unwrap_or_default();
     assert!(deleted.contains("deleted        1"), "the demo shows a delete arriving:\n{stdout}");

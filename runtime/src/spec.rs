@@ -82,6 +82,9 @@ pub struct TableSpec {
     pub tracking: Option<&'static str>,
     /// `track: xmin`: incremental reads select rows by the id of the transaction that wrote them.
     pub track_xmin: bool,
+    /// Columns (target names) the desktop owns on rows born in the cloud: forward writes only these
+    /// of such rows, reverse never writes them.
+    pub desktop_owns: &'static [&'static str],
     /// Names of the tables (by `name`) this table references; they sync first.
     pub references: &'static [&'static str],
     /// Types of the columns `sql.read_*` produce, in order.

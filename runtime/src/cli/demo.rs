@@ -39,6 +39,19 @@ pub(super) async fn run(inv: &Invocation<'_>, rows: u32) -> Result<i32, CommandE
     let second = engine::sync(program, &mut connections, &both, &options, &observer).await?;
     out.sync_finished(&second, false, sync::exit_code(&second));
 
+    let edit = sample::edit_both_sides(program, &connections.desktop, &connections.cloud)
+        .await
+        .map_err(DemoError::at("editing a row on both sides"))?;
+    if let Some(e) = &edit {
+        out.human(format!(
+            "\n== {} {}: approved on the desktop ({} = 'A') and edited in the app ({}) at the same time; each \
+             side owns its columns, so both edits cross and neither is lost",
+            e.table, e.key, e.desktop_column, e.app_column
+        ));
+        let both = engine::sync(program, &mut connections, &both, &options, &observer).await?;
+        out.sync_finished(&both, false, sync::exit_code(&both));
+    }
+
     let deleted =
         sample::delete_one(program, &connections.desktop).await.map_err(DemoError::at("deleting a desktop row"))?;
     if let Some((table, key)) = &deleted {

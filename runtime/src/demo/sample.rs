@@ -313,3 +313,61 @@ pub async fn delete_one(
         .await?;
     Ok(row.get::<_, Option<String>>(0).map(|k| (spec.name, k)))
 }
+
+/// A row of a table whose columns both sides write (`desktop_owns:`), once reverse has brought it:
+/// the desktop approves it (its columns) and the app edits it (the others). Returns the table, the
+/// key, and what each side changed; `None` when no table of the manifest has such columns.
+pub async fn edit_both_sides(
+    program: &Program,
+    desktop: &Client,
+    cloud: &Client,
+) -> Result<Option<TwoWayEdit>, tokio_postgres::Error> {
+    let Some(spec) = program
+        .tables
+        .iter()
+        .map(|t| t.spec())
+        .find(|s| s.direction == Direction::Reverse && !s.desktop_owns.is_empty() && s.key.len() == 1)
+    else {
+        return Ok(None);
+    };
+    let theirs = spec.source.columns.iter().find(|c| {
+        !spec.desktop_owns.contains(&c.name)
+            && !spec.key.contains(&c.name)
+            && c.sql_type.starts_with("character varying")
+    });
+    let mine =
+        spec.target.columns.iter().find(|c| spec.desktop_owns.contains(&c.name) && c.sql_type.starts_with("character"));
+    let (Some(theirs), Some(mine)) = (theirs, mine) else { return Ok(None) };
+    let (cloud_table, desktop_table, key) = (ident(spec.source.name), ident(spec.target.name), ident(spec.key[0]));
+    let row = cloud
+        .query_opt(
+            &format!(
+                "SELECT {key}::text FROM {cloud_table} WHERE {} = $1 ORDER BY {key} LIMIT 1",
+                ident(program.manifest.origin_column)
+            ),
+            &[&program.manifest.origin_cloud],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: String = row.get(0);
+    cloud
+        .execute(
+            &format!("UPDATE {cloud_table} SET {} = 'edited in the app' WHERE {key}::text = $1", ident(theirs.name)),
+            &[&id],
+        )
+        .await?;
+    desktop
+        .execute(&format!("UPDATE {desktop_table} SET {} = 'A' WHERE {key}::text = $1", ident(mine.name)), &[&id])
+        .await?;
+    Ok(Some(TwoWayEdit { table: spec.name, key: id, app_column: theirs.name, desktop_column: mine.name }))
+}
+
+/// What [`edit_both_sides`] changed.
+pub struct TwoWayEdit {
+    pub table: &'static str,
+    pub key: String,
+    /// Set to `edited in the app` in the cloud.
+    pub app_column: &'static str,
+    /// Set to `A` on the desktop.
+    pub desktop_column: &'static str,
+}

@@ -108,6 +108,16 @@ pub fn tables(program: &Program) -> Vec<String> {
             s.strategy.as_str(),
             key
         ));
+        if !s.desktop_owns.is_empty() {
+            let writes = if s.direction == Direction::Forward { "writes only" } else { "never writes" };
+            lines.push(format!(
+                "{:<9} {:<20} on rows born in the cloud, the desktop owns {}: {} {writes} those",
+                "",
+                "",
+                s.desktop_owns.join(", "),
+                s.direction.as_str()
+            ));
+        }
     }
     lines
 }

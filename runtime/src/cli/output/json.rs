@@ -23,7 +23,8 @@ pub fn tables(program: &Program) -> Value {
                 "mode": s.mode,
                 "strategy": s.strategy,
                 "key": s.key,
-                "tracking": s.tracking,
+                "tracking": if s.track_xmin { Some("xmin") } else { s.tracking },
+                "desktop_owns": s.desktop_owns,
             })
         })
         .collect();
