@@ -126,3 +126,79 @@ async fn a_desktop_copy_of_a_mobile_row_is_never_sent_back_as_a_desktop_row() {
     pair.sync(&[Direction::Forward], SyncOptions { full: true, ..SyncOptions::default() }).await;
     assert_eq!(count(&cloud, &format!("jobshead WHERE job_id = {job}")).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mobile_delete_reaches_the_desktop_copy_only() {
+    let (pair, desktop, cloud, id) = synced().await;
+    // The desktop's own request, which the cloud never had: not reverse's to delete.
+    exec(&desktop, &format!("INSERT INTO learequest (learequest_id, org_id, staff_id, leaveremarks) VALUES (78, {TENANT}, 1, 'the desktop''s own')")).await;
+    exec(&cloud, &format!("DELETE FROM learequest WHERE learequest_id IN ({id}, 78)")).await;
+    let reports = pair.sync(&Direction::BOTH, SyncOptions::default()).await;
+    let deletes =
+        reports.iter().flat_map(|d| &d.deletes).find(|d| d.table == "learequest" && d.direction == Direction::Reverse);
+    assert_eq!(deletes.map(|d| d.deleted), Some(1), "{reports:#?}");
+    assert_eq!(
+        count(&desktop, &format!("learequest WHERE learequest_id = {id}")).await,
+        0,
+        "the withdrawn request went"
+    );
+    assert_eq!(count(&desktop, "learequest WHERE learequest_id = 78").await, 1, "the desktop's own row stays");
+    let kept = format!("_reverse_sync_deleted WHERE table_name = 'learequest' AND row_data->>'learequest_id' = '{id}'");
+    assert_eq!(count(&desktop, &kept).await, 1, "kept on the desktop");
+    let ledger = format!("_reverse_sync_ledger WHERE table_name = 'learequest' AND row_key = '[{id}]'");
+    assert_eq!(count(&desktop, &ledger).await, 0, "the ledger forgot it");
+    // The desktop's own row 78 went forward as a desktop-born row; nothing else changed since.
+    let reports = run(&pair).await;
+    assert_eq!(reports.iter().map(|r| r.rows_written).sum::<u64>(), 0, "{reports:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_way_run_killed_halfway_converges_on_the_next() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let (pair, desktop, cloud, id) = synced().await;
+    exec(&cloud, &format!("UPDATE learequest SET leaveremarks = 'edited on the phone' WHERE learequest_id = {id}"))
+        .await;
+    exec(&desktop, &format!("UPDATE learequest SET approval_status = 'A' WHERE learequest_id = {id}")).await;
+    let mut child = tokio::process::Command::new(pgbisync_binary())
+        .arg("run")
+        .env("DESKTOP_DATABASE_URL", pair.desktop_url())
+        .env("CLOUD_DATABASE_URL", pair.cloud_url())
+        .env("PGBISYNC_ORG_ID", TENANT)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting pgbisync");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    // Killed once forward has written the approval and before reverse brings the phone's edit.
+    while let Some(line) = lines.next_line().await.expect("reading stdout") {
+        if line.starts_with("forward learequest") {
+            break;
+        }
+    }
+    child.kill().await.expect("kill -9");
+    run(&pair).await;
+    for client in [&desktop, &cloud] {
+        let row = client
+            .query_one(
+                &format!("SELECT leaveremarks::text, approval_status::text FROM learequest WHERE learequest_id = {id}"),
+                &[],
+            )
+            .await
+            .expect("the row");
+        assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("edited on the phone".into(), "A".into()));
+    }
+    let reports = run(&pair).await;
+    assert_eq!(reports.iter().map(|r| r.rows_written).sum::<u64>(), 0, "converged: {reports:#?}");
+    // verify agrees: each column compared in the direction that owns it matches.
+    let tables: Vec<_> =
+        Direction::BOTH.iter().flat_map(|d| pair.program.tables(*d, &["learequest".to_string()])).collect();
+    let mut connections = pair.connections().await;
+    let verified =
+        pgbisync_runtime::verify_tables(pair.program.manifest, &mut connections, &tables, Some(TENANT), &mut |_| {})
+            .await
+            .expect("verify");
+    for v in &verified {
+        assert_eq!((v.extra, v.different), (0, 0), "{v:#?}");
+    }
+}

@@ -274,6 +274,7 @@ fn delete_spec_tokens(t: &TableDirection, text: Option<DeleteSqlText>) -> TokenS
     let [keys_source, keys_target, delete, restore] =
         [text.keys_source, text.keys_target, text.delete, text.restore].map(|s| sql_literal(&s));
     let held = opt_sql(text.held);
+    let forget = opt_sql(text.forget);
     quote! {
         Some(DeleteSpec {
             every_seconds: #every,
@@ -282,6 +283,7 @@ fn delete_spec_tokens(t: &TableDirection, text: Option<DeleteSqlText>) -> TokenS
                 keys_target: #keys_target,
                 held: #held,
                 delete: #delete,
+                forget: #forget,
                 restore: #restore,
             },
         })

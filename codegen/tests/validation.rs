@@ -686,7 +686,7 @@ fn forward_upsert_tables_propagate_deletes_unless_kept() {
 fn deletes_on_a_table_that_cannot_delete() {
     let text = edit(BASE, "      strategy: upsert\n", "      strategy: insert_only\n      deletes: propagate\n");
     let errors = reject(&text);
-    check(only(&errors), at(&text, "propagate"), Some("child"), "forward.deletes", "only for forward upsert tables");
+    check(only(&errors), at(&text, "propagate"), Some("child"), "forward.deletes", "only for upsert tables");
 }
 
 #[test]

@@ -118,6 +118,8 @@ pub struct DeleteSql {
     pub held: Option<&'static str>,
     /// Deletes the rows listed in `_pgbisync_gone`, returning `(row_key, row json)` of each.
     pub delete: &'static str,
+    /// Reverse: forgets the ledger rows of the keys listed in `_pgbisync_gone`, after the delete.
+    pub forget: Option<&'static str>,
     /// Run on the source: puts the kept row `$1` (the target row as jsonb) back, unless its key is there.
     pub restore: &'static str,
 }

@@ -3,11 +3,12 @@
 //! the keys only the target has into the temporary table `_pgbisync_gone`, and runs `held` and
 //! `delete` over it. Only rows the sending side owns, within the tenant, are ever listed or deleted.
 
+use super::fragment::setting;
 use super::fragment::{and_lines, cast_setting, ident, list, literal, where_clause};
-use super::names::{GONE, VERIFY_KEY};
-use super::scope::{owned_filters, source_filters};
+use super::names::{GONE, SCOPE, VERIFY_KEY};
+use super::scope::{owned_filters, source_filters, tenant_filter};
 use super::verify::{key_columns, key_text};
-use crate::model::{Deletes, StagedValue, TableDirection};
+use crate::model::{Deletes, Direction, StagedValue, TableDirection};
 
 /// The text of one table's delete statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct DeleteSqlText {
     pub keys_target: String,
     pub held: Option<String>,
     pub delete: String,
+    /// Reverse: forgets the ledger rows of the deleted keys.
+    pub forget: Option<String>,
     pub restore: String,
 }
 
@@ -25,6 +28,7 @@ pub fn delete_sql(t: &TableDirection, d: &Deletes) -> DeleteSqlText {
         keys_target: keys_target(t, d),
         held: held(t, d),
         delete: delete(t, d),
+        forget: forget(t),
         restore: restore(t),
     }
 }
@@ -52,8 +56,23 @@ fn keys_source(t: &TableDirection) -> String {
     )
 }
 
-/// Target rows the sending side owns in the run's tenant, over alias `t`.
+/// The ledger's rows of this table and firm, over alias `l`.
+fn ledger_of(t: &TableDirection, ledger: &str) -> String {
+    format!("{} l\nWHERE l.table_name = {} AND l.scope = {}", ident(ledger), literal(&t.table), setting(SCOPE))
+}
+
+/// Target rows the sending side owns in the run's tenant, over alias `t`: forward, the rows born on
+/// the desktop; reverse, the rows the ledger says reverse brought (the desktop has no origin column).
 fn owned(t: &TableDirection, d: &Deletes) -> Vec<String> {
+    if let (Direction::Reverse, Some(ledger)) = (t.direction, &t.ledger) {
+        let mut filters: Vec<String> = tenant_filter(t, "t").into_iter().collect();
+        filters.push(format!(
+            "EXISTS (\n        SELECT 1 FROM {}\n          AND l.row_key = {}\n    )",
+            ledger_of(t, ledger).replace('\n', "\n        "),
+            target_key_text(t)
+        ));
+        return filters;
+    }
     let mut filters = owned_filters(t);
     if let Some(parent) = &d.scope_through {
         let mut on: Vec<String> =
@@ -68,8 +87,11 @@ fn owned(t: &TableDirection, d: &Deletes) -> Vec<String> {
     filters
 }
 
-/// The key of every target row the sending side owns in the tenant.
+/// The key of every target row the sending side owns in the tenant (reverse: the ledger's keys).
 fn keys_target(t: &TableDirection, d: &Deletes) -> String {
+    if let (Direction::Reverse, Some(ledger)) = (t.direction, &t.ledger) {
+        return format!("SELECT l.row_key AS {VERIFY_KEY}\nFROM {}", ledger_of(t, ledger));
+    }
     format!(
         "SELECT {} AS {VERIFY_KEY}\nFROM {} t{}",
         target_key_text(t),
@@ -148,6 +170,12 @@ fn delete(t: &TableDirection, d: &Deletes) -> String {
         and_lines(&filters, ""),
         row_key(t)
     )
+}
+
+/// Reverse: the ledger forgets the keys just deleted.
+fn forget(t: &TableDirection) -> Option<String> {
+    let ledger = t.ledger.as_ref().filter(|_| t.direction == Direction::Reverse)?;
+    Some(format!("DELETE FROM {}\n  AND l.row_key IN (SELECT g.{VERIFY_KEY} FROM {GONE} g)", ledger_of(t, ledger)))
 }
 
 /// Puts one kept row (`$1`, the target row as JSON) back into the source table, unless a row with

@@ -64,12 +64,14 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         verify_source: fit(verify::source(t)),
         verify_target: fit(verify::target(t)),
         deletes: t.deletes.as_ref().map(|d| {
-            let deletes::DeleteSqlText { keys_source, keys_target, held, delete, restore } = deletes::delete_sql(t, d);
+            let deletes::DeleteSqlText { keys_source, keys_target, held, delete, forget, restore } =
+                deletes::delete_sql(t, d);
             deletes::DeleteSqlText {
                 keys_source: fit(keys_source),
                 keys_target: fit(keys_target),
                 held: held.map(fit),
                 delete: fit(delete),
+                forget: forget.map(fit),
                 restore: fit(restore),
             }
         }),

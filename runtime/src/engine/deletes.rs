@@ -137,6 +137,10 @@ pub(crate) async fn delete_table<C: GenericClient>(
         fill_gone(&tx, &keys.only_target).await.map_err(on_target)?;
         hold_referenced(&tx, spec, manifest, options).await.map_err(on_target)?;
         let deleted = delete_gone(&tx, spec, manifest, options).await.map_err(on_target)?;
+        if let Some(forget) = deletes.sql.forget {
+            // Held keys left `_pgbisync_gone`, so the ledger keeps them for the next check.
+            tx.execute(forget, &[]).await.map_err(on_target)?;
+        }
         let (held, samples) = held_samples(&tx, manifest, spec, options).await.map_err(on_target)?;
         tx.batch_execute(&format!("DROP TABLE {}, {}", ident(GONE), ident(HELD))).await.map_err(on_target)?;
         (deleted, held, samples)

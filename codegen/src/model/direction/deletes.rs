@@ -7,21 +7,19 @@ use crate::model::builder::{pos, Builder};
 use crate::model::{Deletes, Direction, Mode, ReferenceCheck, Referrer, ScopeParent, Strategy, TableDirection};
 
 impl Builder {
-    /// Forward upsert tables propagate deletes unless the manifest says `deletes: keep`.
+    /// Upsert tables propagate deletes unless the manifest says `deletes: keep`: forward deletes the
+    /// desktop-born cloud rows the desktop no longer has; reverse deletes the desktop copies (the
+    /// ledger's rows) of mobile-born rows the cloud no longer has.
     pub(super) fn deletes(&mut self, cx: &Context, references: &[ReferenceCheck]) -> Option<Deletes> {
         let d = &cx.d.value;
         let wanted = d.deletes.as_ref().map(|s| s.value);
-        let able = cx.dir == Direction::Forward && cx.strategy() == Strategy::Upsert;
+        let able = cx.strategy() == Strategy::Upsert;
         if let (Some(DeletesDef::Propagate), false, Some(at)) = (wanted, able, d.deletes.as_ref()) {
             self.error(
                 pos(at),
                 Some(cx.name()),
                 &cx.field("deletes"),
-                format!(
-                    "deletes propagate only for forward upsert tables; this is {} {}",
-                    cx.dir.as_str(),
-                    cx.strategy()
-                ),
+                format!("deletes propagate only for upsert tables; this is {} {}", cx.dir.as_str(), cx.strategy()),
                 "remove `deletes:` (replace_origin already deletes what the source no longer has)",
             );
         }
@@ -52,6 +50,10 @@ impl Builder {
     /// deletes to one firm.
     fn delete_scope(&mut self, cx: &Context, references: &[ReferenceCheck]) -> Option<Option<ScopeParent>> {
         let Some(tenant) = cx.settings.tenant.as_ref() else { return Some(None) };
+        if cx.dir == Direction::Reverse {
+            // Reverse deletes only rows of the firm's ledger.
+            return Some(None);
+        }
         let cloud_name = |t: &crate::model::Table| t.renames.to_cloud(&tenant.column);
         if cx.target().column(&cloud_name(cx.table)).is_some() {
             return Some(None);
