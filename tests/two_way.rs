@@ -202,3 +202,25 @@ async fn a_two_way_run_killed_halfway_converges_on_the_next() {
         assert_eq!((v.extra, v.different), (0, 0), "{v:#?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_reversed_before_the_ledger_existed_join_it_when_their_copy_is_equal() {
+    let (pair, desktop, cloud, id) = synced().await;
+    // A deployment from before the ledger: the copies are on the desktop, the ledger is not.
+    exec(&desktop, "DROP TABLE _reverse_sync_ledger").await;
+    exec(&desktop, &format!("INSERT INTO learequest (learequest_id, org_id, staff_id, leaveremarks) VALUES (79, {TENANT}, 1, 'the desktop''s own')")).await;
+    exec(&cloud, &format!("INSERT INTO learequest (learequest_id, org_id, staff_id, leaveremarks, source) VALUES (79, {TENANT}, 1, 'from the phone', 'M')")).await;
+    let reports = pair.sync(&[Direction::Reverse], SyncOptions::default()).await;
+    assert_eq!(report(&flatten(reports), "learequest").mode, "full", "the new ledger is filled by one full pass");
+    let ledger = |key: i64| format!("_reverse_sync_ledger WHERE table_name = 'learequest' AND row_key = '[{key}]'");
+    assert_eq!(count(&desktop, &ledger(id)).await, 1, "the equal copy joined the ledger");
+    assert_eq!(count(&desktop, &ledger(79)).await, 0, "a desktop row that only shares the key did not");
+    exec(&cloud, &format!("UPDATE learequest SET leaveremarks = 'edited on the phone' WHERE learequest_id = {id}"))
+        .await;
+    run(&pair).await;
+    let remarks =
+        text(&desktop, &format!("SELECT leaveremarks::text FROM learequest WHERE learequest_id = {id}")).await;
+    assert_eq!(remarks.as_deref(), Some("edited on the phone"));
+    let own = text(&desktop, "SELECT leaveremarks::text FROM learequest WHERE learequest_id = 79").await;
+    assert_eq!(own.as_deref(), Some("the desktop's own"));
+}

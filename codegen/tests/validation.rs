@@ -722,3 +722,52 @@ fn a_delete_guard_above_one_hundred_percent() {
     let errors = reject(&text);
     check(only(&errors), at(&text, "150"), None, "delete_guard.max_percent", "is not a share of a table");
 }
+
+// Column ownership.
+
+/// BASE where `parent` also syncs back, and the desktop owns `owned` of its cloud-born rows.
+fn owning(owned: &str) -> String {
+    let text = base_with(
+        "    forward: { mode: incremental, strategy: upsert, track: updated_at }\n",
+        "    forward: { mode: incremental, strategy: upsert, track: updated_at }\n    reverse: { mode: incremental, strategy: upsert, track: updated_at }\n",
+    );
+    edit(
+        &text,
+        "    key: [id]\n    forward: { mode: incremental",
+        &format!("    key: [id]\n    desktop_owns: [{owned}]\n    forward: {{ mode: incremental"),
+    )
+}
+
+#[test]
+fn desktop_owned_columns_reach_both_directions_by_their_names() {
+    let model = pgbisync_codegen::load_str(FILE, &owning("label")).unwrap_or_else(|e| panic!("{e}"));
+    let parent: Vec<_> = model.directions.iter().filter(|d| d.table == "parent").collect();
+    assert_eq!(parent.len(), 2);
+    assert!(parent.iter().all(|d| d.desktop_owns == ["label"]), "{parent:#?}");
+}
+
+#[test]
+fn a_key_column_cannot_be_owned_by_the_other_side() {
+    let text = owning("id");
+    let errors = reject(&text);
+    check(only(&errors), at_nth(&text, "id]", 1), Some("parent"), "desktop_owns", "is a key column");
+}
+
+#[test]
+fn an_owned_column_must_be_a_shared_column_listed_once() {
+    let text = owning("nosuch");
+    check(only(&reject(&text)), at(&text, "nosuch"), Some("parent"), "desktop_owns", "is not a shared column");
+    let text = owning("label, label");
+    check(only(&reject(&text)), at_nth(&text, "label", 2), Some("parent"), "desktop_owns", "listed twice");
+}
+
+#[test]
+fn desktop_owned_columns_need_a_forward_direction_to_carry_them() {
+    let text = edit(
+        &owning("label"),
+        "    forward: { mode: incremental, strategy: upsert, track: updated_at }\n    reverse",
+        "    reverse",
+    );
+    let errors = reject(&text);
+    check(only(&errors), at(&text, "label]"), Some("parent"), "desktop_owns", "no forward direction carries them");
+}

@@ -154,22 +154,33 @@ fn ledger_rows(t: &TableDirection, ledger: &str) -> String {
     )
 }
 
-/// Reverse, before the apply: the keys of the staged rows the desktop does not have yet, which the
-/// apply is about to insert, join the ledger (they came from the cloud; only these reverse updates).
+/// Reverse, before the apply: which staged keys join the ledger. Those the desktop does not have
+/// yet, which the apply is about to insert; and those whose desktop row already equals the staged
+/// row in every column reverse writes: a copy reverse brought before the ledger existed (a
+/// desktop-born row that merely shares the key differs, and stays the desktop's).
 pub(crate) fn record_ledger(t: &TableDirection) -> Option<String> {
     let ledger = t.ledger.as_ref().filter(|_| !t.key.is_empty() && t.direction == Direction::Reverse)?;
+    let reverse_writes: Vec<&String> =
+        t.staged.iter().map(|s| &s.name).filter(|n| !t.desktop_owns.contains(n)).collect();
     Some(format!(
         r#"INSERT INTO {ledger} (table_name, scope, row_key)
 SELECT DISTINCT {table}, {scope}, {key}
 FROM {STAGE} s
 WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches})
+   OR EXISTS (
+    SELECT 1 FROM {target} t
+    WHERE {matches}
+      AND ({desktop}) IS NOT DISTINCT FROM ({staged})
+)
 ON CONFLICT DO NOTHING"#,
         ledger = ident(ledger),
         table = literal(&t.table),
         scope = setting(SCOPE),
         key = key_text(t, "s"),
         target = ident(&t.target.name),
-        matches = key_match(&t.key)
+        matches = key_match(&t.key),
+        desktop = list(prefixed("t", reverse_writes.iter().copied())),
+        staged = list(prefixed("s", reverse_writes.iter().copied())),
     ))
 }
 

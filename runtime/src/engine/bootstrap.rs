@@ -81,11 +81,15 @@ pub async fn ensure<C: GenericClient>(
             created = true;
         }
         upgraded.extend(ensure_rejects(&tx, rejects).await?);
+        let metadata_existed = !created;
         if keeps_deleted {
             created |= ensure_deleted(&tx, manifest.deleted_table(direction)).await?;
         }
-        if direction == Direction::Reverse {
-            created |= ensure_ledger(&tx, manifest.reverse_ledger).await?;
+        if direction == Direction::Reverse && ensure_ledger(&tx, manifest.reverse_ledger).await? && metadata_existed {
+            // Rows reversed before the ledger existed join it when a reverse run finds their desktop
+            // copy equal to the cloud row; one full reverse pass finds them all.
+            tx.batch_execute(&format!("UPDATE {} SET last_sync_timestamp = '{EPOCH}'", ident(metadata))).await?;
+            upgraded.push(format!("{} (the next reverse run reads in full)", manifest.reverse_ledger));
         }
         match scope {
             Some(scope) => seed(&tx, metadata, scope, tables).await,
