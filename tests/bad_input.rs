@@ -204,3 +204,59 @@ async fn a_row_a_trigger_refuses_with_raise_exception_is_set_aside_and_the_rest_
     assert_eq!(count(&cloud, "jobshead WHERE job_id <> 2").await, 4, "the other rows landed");
     assert_eq!(count(&cloud, "_sync_rejects WHERE table_name = 'jobshead'").await, 1);
 }
+
+#[tokio::test]
+async fn a_password_with_a_bare_at_is_named_without_showing_any_of_it() {
+    let dir = tempfile::tempdir().expect("an empty working directory");
+    let bad = "postgresql://app:se@cret@127.0.0.1:1/db";
+    let env = [("PGBISYNC_ORG_ID", "1"), ("DESKTOP_DATABASE_URL", bad), ("CLOUD_DATABASE_URL", CLOSED)];
+    let (code, _, stderr) = run_binary_in(dir.path(), &env, &["forward"]).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("%40") && stderr.contains("desktop"), "{stderr}");
+    assert!(!stderr.contains("cret") && !stderr.contains("se@"), "no part of the password is printed:\n{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_privilege_is_named_with_its_side_and_what_to_grant() {
+    let (pair, _) = Pair::with_sample(small_sample()).await;
+    pair.forward().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    cloud
+        .batch_execute(
+            "CREATE ROLE syncer LOGIN;
+             GRANT CREATE, USAGE ON SCHEMA public TO syncer;
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO syncer;
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO syncer;
+             REVOKE UPDATE ON jobshead FROM syncer;",
+        )
+        .await
+        .expect("a role without UPDATE on jobshead");
+    desktop.batch_execute("UPDATE jobshead SET work_desc = 'changed'").await.expect("a desktop edit");
+    let cloud_url = pair.cloud.url("postgres").replacen("postgres@", "syncer@", 1);
+    let dir = tempfile::tempdir().expect("an empty working directory");
+    let env = [
+        ("PGBISYNC_ORG_ID", TENANT),
+        ("DESKTOP_DATABASE_URL", &*pair.desktop_url()),
+        ("CLOUD_DATABASE_URL", &*cloud_url),
+    ];
+    let (code, _, stderr) = run_binary_in(dir.path(), &env, &["forward", "--table", "jobshead"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("error: forward jobshead:")).unwrap_or_default();
+    for part in ["permission denied for table jobshead", "the cloud refused it", "GRANT"] {
+        assert!(line.contains(part), "the error says {part:?}:\n{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_no_rows_anywhere_gets_a_warning() {
+    let (pair, _) = Pair::with_sample(small_sample()).await;
+    let dir = tempfile::tempdir().expect("an empty working directory");
+    let (desktop, cloud) = (pair.desktop_url(), pair.cloud_url());
+    // The sample's firms are 1 to 10 (orgmaster); 99 has no row anywhere.
+    for (tenant, warned) in [("99", true), (TENANT, false)] {
+        let env = [("PGBISYNC_ORG_ID", tenant), ("DESKTOP_DATABASE_URL", &*desktop), ("CLOUD_DATABASE_URL", &*cloud)];
+        let (_, _, stderr) = run_binary_in(dir.path(), &env, &["forward"]).await;
+        let warning = format!("no row of any table has org_id = {tenant}");
+        assert_eq!(stderr.contains(&warning), warned, "firm {tenant}:\n{stderr}");
+    }
+}

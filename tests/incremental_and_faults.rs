@@ -18,9 +18,6 @@ use pgbisync_runtime::{Direction, Scope, Side};
 use support::*;
 use tokio_postgres::Client;
 
-// ------------------------------------------------------------------------------------------------
-// Private helpers
-
 /// Runs SQL (several statements allowed), panicking with the server's message.
 async fn exec(client: &Client, sql: &str) {
     client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::describe(&e)));
@@ -73,9 +70,6 @@ async fn run_binary(args: &[&str]) -> (i32, String, String) {
     run_binary_in(dir.path(), &[("PGBISYNC_ORG_ID", TENANT)], args).await
 }
 
-// ------------------------------------------------------------------------------------------------
-// 1. Orphans
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_rows_are_set_aside_then_synced_once_their_parent_arrives() {
     // Lookback 0 and a reminder stamped a day ago: only the reject keeping the watermark back can
@@ -120,9 +114,6 @@ async fn orphan_rows_are_set_aside_then_synced_once_their_parent_arrives() {
     assert_eq!(scalar::<String>(&cloud, "SELECT status FROM _sync_metadata WHERE table_name = 'reminder'").await, "ok");
 }
 
-// ------------------------------------------------------------------------------------------------
-// 2. Late-committing transaction
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_that_commits_after_a_run_is_copied_by_the_next_run() {
     let pair = Pair::with_schema().await.with_lookback(0);
@@ -163,9 +154,6 @@ async fn a_transaction_that_commits_after_a_run_is_copied_by_the_next_run() {
     assert_eq!(count(&cloud, "jobshead").await, 2);
 }
 
-// ------------------------------------------------------------------------------------------------
-// 3. Many rows sharing one timestamp
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_rows_with_one_timestamp_all_arrive_and_are_not_read_again() {
     let pair = Pair::with_schema().await.with_lookback(0);
@@ -199,9 +187,6 @@ async fn twenty_thousand_rows_with_one_timestamp_all_arrive_and_are_not_read_aga
     assert_eq!(count(&cloud, "jobshead WHERE work_desc LIKE 'changed %'").await, 10);
     assert_eq!(count(&cloud, "jobshead WHERE work_desc = 'changed ' || job_id").await, 10);
 }
-
-// ------------------------------------------------------------------------------------------------
-// 4. NULL tracking values
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_with_a_null_tracking_value_are_copied_on_every_incremental_run() {
@@ -239,9 +224,6 @@ async fn rows_with_a_null_tracking_value_are_copied_on_every_incremental_run() {
     assert_eq!(count(&cloud, "jobshead WHERE job_id = 1 AND work_desc = 'still no timestamp'").await, 1);
     assert_eq!(scalar::<String>(&cloud, "SELECT status FROM _sync_metadata WHERE table_name = 'jobshead'").await, "ok");
 }
-
-// ------------------------------------------------------------------------------------------------
-// 5. Old metadata table
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_shared_metadata_table_is_upgraded_in_place_and_each_firm_reads_in_full_once() {
@@ -315,9 +297,6 @@ async fn an_old_shared_metadata_table_is_upgraded_in_place_and_each_firm_reads_i
     );
 }
 
-// ------------------------------------------------------------------------------------------------
-// 6. No CREATE permission
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_create_permission_every_table_runs_in_full_mode_with_one_warning() {
     let pair = Pair::with_schema().await;
@@ -377,9 +356,6 @@ async fn without_create_permission_every_table_runs_in_full_mode_with_one_warnin
     assert_eq!(warnings, 1, "one warning about full mode; stderr:\n{stderr}");
 }
 
-// ------------------------------------------------------------------------------------------------
-// 7. Concurrent runs
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_while_one_holds_the_lock_exits_3_and_writes_nothing() {
     let pair = Pair::with_schema().await;
@@ -406,9 +382,6 @@ async fn a_second_run_while_one_holds_the_lock_exits_3_and_writes_nothing() {
     assert!(code == 0 || code == 1, "exit code {code} once the lock is free");
     assert_eq!(count(&cloud, "orgmaster").await, 1);
 }
-
-// ------------------------------------------------------------------------------------------------
-// 8. Concurrent bootstraps
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_table() {
@@ -446,9 +419,6 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
     assert_eq!(count(&cloud, "(SELECT DISTINCT table_name FROM _sync_metadata) AS t").await, 16);
 }
 
-// ------------------------------------------------------------------------------------------------
-// 9. Target constraints
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_a_target_constraint_refuses_is_set_aside_and_the_rest_applied() {
     let pair = Pair::with_schema().await;
@@ -473,9 +443,6 @@ async fn a_row_a_target_constraint_refuses_is_set_aside_and_the_rest_applied() {
     let recorded: String = scalar(&cloud, "SELECT reason FROM _sync_rejects WHERE table_name = 'jobshead'").await;
     assert!(recorded.contains("jobshead_work_desc_allowed"), "{recorded}");
 }
-
-// ------------------------------------------------------------------------------------------------
-// 10. A run that dies mid-table
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_whose_apply_dies_commits_nothing_and_keeps_its_watermark() {
@@ -533,9 +500,6 @@ async fn a_table_whose_apply_dies_commits_nothing_and_keeps_its_watermark() {
     assert_eq!(count(&cloud, "jobshead").await, 5, "the next run copies everything");
 }
 
-// ------------------------------------------------------------------------------------------------
-// 11. Reverse sync does not echo
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_born_in_the_cloud_comes_back_once_and_is_never_echoed() {
     let pair = Pair::with_schema().await;
@@ -570,9 +534,6 @@ async fn a_row_born_in_the_cloud_comes_back_once_and_is_never_echoed() {
     }
     assert_eq!(count(&desktop, "jobshead WHERE job_id = 900").await, 1);
 }
-
-// ------------------------------------------------------------------------------------------------
-// 12. Command-line failures
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_errors_exit_2_and_connection_errors_exit_3_without_printing_passwords() {

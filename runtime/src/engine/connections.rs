@@ -49,6 +49,16 @@ impl Connections {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bare_at_in_the_password_is_named() {
+        assert!(super::unescaped_at("postgresql://app:p@ss@db.example.com:6543/postgres").contains("%40"));
+        assert_eq!(super::unescaped_at("postgresql://app:p%40ss@db.example.com/postgres"), "");
+        assert_eq!(super::unescaped_at("postgresql://app@localhost/db?options=a@b"), "");
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("the {side} database URL {url} is not valid: {reason}")]
@@ -93,9 +103,12 @@ fn tls_mode(url: &str) -> (TlsMode, String) {
 /// Opens one connection, with TLS as the URL's `sslmode` asks.
 pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     let (mode, driver_url) = tls_mode(url.expose());
-    let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e: tokio_postgres::Error| {
-        ConnectError::BadUrl { side: url.side, url: url.redacted(), reason: crate::config::redact(&e.to_string()) }
-    })?;
+    let mut config: tokio_postgres::Config =
+        driver_url.parse().map_err(|e: tokio_postgres::Error| ConnectError::BadUrl {
+            side: url.side,
+            url: url.redacted(),
+            reason: explain(url, crate::config::redact(&e.to_string())),
+        })?;
     if config.get_application_name().is_none() {
         config.application_name("pgbisync");
     }
@@ -107,7 +120,7 @@ pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     let unreachable = |e: tokio_postgres::Error| ConnectError::Unreachable {
         side: url.side,
         url: url.redacted(),
-        reason: crate::config::redact(&super::db_error::describe(&e)),
+        reason: explain(url, crate::config::redact(&super::db_error::describe(&e))),
     };
     let silent = || ConnectError::Unreachable {
         side: url.side,
@@ -133,6 +146,29 @@ pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
         }
     };
     tokio::time::timeout(wait, handshake).await.map_err(|_| silent())?
+}
+
+/// The driver's reason, unless the URL holds a bare `@`: the driver then took part of the password
+/// for the host and would print it, so only the hint is given.
+fn explain(url: &ConnectionUrl, reason: String) -> String {
+    match unescaped_at(url.expose()) {
+        hint if hint.is_empty() => reason,
+        hint => format!("the URL cannot be used as written{hint}"),
+    }
+}
+
+/// A hint when the URL's user or password holds a bare `@`: the URL then names the wrong host, and
+/// the error talks about that host, not about the password.
+fn unescaped_at(url: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else { return String::new() };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.matches('@').count() > 1 {
+        "; hint: the user or password in the URL holds an `@`: percent-encode it as %40 \
+         (postgresql://user:p%40ss@host/db)"
+            .to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// How long a connection attempt (TCP, TLS and the startup exchange together) may take, unless the

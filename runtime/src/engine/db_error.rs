@@ -79,6 +79,18 @@ pub fn is_row_error(e: &tokio_postgres::Error) -> bool {
     e.code().is_some_and(|c| ROW_ERROR_CLASSES.iter().any(|class| c.code().starts_with(class)))
 }
 
+/// For a privilege error, which side refused and what to grant there; empty otherwise.
+pub fn privilege_note(side: crate::spec::Side, e: &tokio_postgres::Error) -> String {
+    if !is_permission_denied(e) {
+        return String::new();
+    }
+    format!(
+        "; the {side} refused it: grant pgbisync's role there what the sync needs (SELECT on the tables \
+         it reads; SELECT, INSERT, UPDATE and DELETE on the tables it writes; CREATE on the schema for \
+         its metadata), e.g. GRANT SELECT, INSERT, UPDATE, DELETE ON <table> TO <role>"
+    )
+}
+
 pub fn is_permission_denied(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
 }

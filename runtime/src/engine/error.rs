@@ -3,7 +3,7 @@
 //! rendered with [`describe`] only when the error is displayed.
 
 use super::connections::ConnectError;
-use super::db_error::{describe, is_transient};
+use super::db_error::{describe, is_transient, privilege_note};
 use super::schema_check::Difference;
 use crate::spec::{Direction, Side};
 
@@ -51,7 +51,7 @@ pub enum TableError {
         .differences.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
     )]
     SchemaDiffers { table: &'static str, manifest: &'static str, line: u32, differences: Vec<Difference> },
-    #[error("{}", describe(.source))]
+    #[error("{}{}", describe(.source), privilege_note(*.side, .source))]
     Database {
         table: &'static str,
         side: Side,

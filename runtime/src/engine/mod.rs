@@ -129,6 +129,7 @@ async fn run_direction(
         observer.table_finished(&report);
         reports.push(report);
     }
+    warn_if_no_row_of_the_tenant(manifest, direction, sync, tables, &reports);
     let mut deletes = Vec::new();
     for spec in deleting(tables, &prepared) {
         let result = match skipped(spec, &reports) {
@@ -140,6 +141,34 @@ async fn run_direction(
         deletes.push(report);
     }
     Ok(DirectionReport { direction, degraded: prepared.degraded, tables: reports, deletes })
+}
+
+/// A forward pass that read every table in full and found no row of the tenant anywhere on the
+/// desktop most likely runs as the wrong firm (a typo in the variable): say so.
+fn warn_if_no_row_of_the_tenant(
+    manifest: &ManifestSpec,
+    direction: Direction,
+    sync: &SyncOptions,
+    tables: &[&dyn CompiledTable],
+    reports: &[TableReport],
+) {
+    let (Some(tenant), Some(spec)) = (&sync.tenant, manifest.tenant) else { return };
+    // Tables without the tenant column are read whole, whatever the firm.
+    let scoped: Vec<&TableReport> = reports
+        .iter()
+        .zip(tables)
+        .filter(|(_, t)| t.spec().source.columns.iter().any(|c| c.name == spec.column))
+        .map(|(r, _)| r)
+        .collect();
+    let nothing = !scoped.is_empty()
+        && scoped.iter().all(|r| r.status != Status::Failed && r.rows_read == 0 && r.watermark_from.is_none());
+    if direction == Direction::Forward && nothing {
+        tracing::warn!(
+            "no row of any table has {} = {tenant} on the desktop: is {}={tenant} this firm's value?",
+            spec.column,
+            spec.env
+        );
+    }
 }
 
 /// The tables whose deletes this run checks, children before parents (a parent's row is free to go

@@ -115,8 +115,12 @@ impl VerifyReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("{}", super::db_error::describe(.0))]
-    Db(#[from] tokio_postgres::Error),
+    #[error("on the {side}: {}", super::db_error::describe(.source))]
+    Db {
+        side: Side,
+        #[source]
+        source: tokio_postgres::Error,
+    },
     #[error("the {side} returned keys out of byte order (is its encoding UTF8?)")]
     Unsorted { side: Side },
 }
@@ -124,7 +128,12 @@ pub enum VerifyError {
 impl VerifyError {
     /// The connection itself failed: the database cannot be reached, not only this table.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, VerifyError::Db(e) if e.is_closed())
+        matches!(self, VerifyError::Db { source, .. } if source.is_closed())
+    }
+
+    /// A database error on `side`, for `map_err`.
+    fn on(side: Side) -> impl Fn(tokio_postgres::Error) -> VerifyError + Copy {
+        move |source| VerifyError::Db { side, source }
     }
 }
 
@@ -140,23 +149,24 @@ struct Sorted {
 
 impl Sorted {
     async fn new(side: Side, mut rows: Rows) -> Result<Self, VerifyError> {
-        let head = rows.try_next().await?;
+        let head = rows.try_next().await.map_err(VerifyError::on(side))?;
         Ok(Sorted { side, rows, head, last: None })
     }
 
     /// The next key and its rows' `(h, o)`; `o` is false for source rows (they are never extra).
     async fn group(&mut self) -> Result<Option<(String, Vec<(String, bool)>)>, VerifyError> {
         let Some(first) = self.head.take() else { return Ok(None) };
-        let key: String = first.try_get(0)?;
+        let on = VerifyError::on(self.side);
+        let key: String = first.try_get(0).map_err(on)?;
         // The merge is only right if both sides order keys as Rust compares strings.
         if self.last.as_deref().is_some_and(|last| last > key.as_str()) {
             return Err(VerifyError::Unsorted { side: self.side });
         }
-        let mut rows = vec![values(&first)?];
+        let mut rows = vec![values(&first).map_err(on)?];
         loop {
-            self.head = self.rows.try_next().await?;
+            self.head = self.rows.try_next().await.map_err(on)?;
             match &self.head {
-                Some(row) if row.try_get::<_, &str>(0)? == key => rows.push(values(row)?),
+                Some(row) if row.try_get::<_, &str>(0).map_err(on)? == key => rows.push(values(row).map_err(on)?),
                 _ => break,
             }
         }
@@ -272,40 +282,53 @@ pub async fn verify_table(
     target: &mut Client,
     tenant: Option<&str>,
 ) -> Result<VerifyReport, VerifyError> {
+    let (s, t) = (VerifyError::on(spec.direction.source()), VerifyError::on(spec.direction.target()));
     let mut report = VerifyReport {
         table: spec.name.to_string(),
         direction: Some(spec.direction),
         source: spec.source.name.to_string(),
         target: spec.target.name.to_string(),
-        rejects: rejects(target, manifest, spec, &Scope::of(tenant)).await?,
+        rejects: rejects(target, manifest, spec, &Scope::of(tenant)).await.map_err(t)?,
         ..VerifyReport::default()
     };
     // Read-only snapshots in UTC, so timestamptz values print the same text on both servers.
-    let source_tx =
-        source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
-    let target_tx =
-        target.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
-    for tx in [&source_tx, &target_tx] {
-        tx.batch_execute("SET LOCAL TimeZone = 'UTC'").await?;
-        set_settings(tx, manifest, tenant, DateTime::<Utc>::UNIX_EPOCH).await?;
+    let source_tx = source
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(s)?;
+    let target_tx = target
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(t)?;
+    for (tx, on) in [(&source_tx, s), (&target_tx, t)] {
+        tx.batch_execute("SET LOCAL TimeZone = 'UTC'").await.map_err(on)?;
+        set_settings(tx, manifest, tenant, DateTime::<Utc>::UNIX_EPOCH).await.map_err(on)?;
     }
     // First each side sums its rows into 256 buckets by key (a count and a digest); only the rows
     // of buckets that differ travel. md5 places a key in the same bucket on any server version.
-    let (source_buckets, target_buckets) =
-        (buckets(&source_tx, spec.sql.verify_source).await?, buckets(&target_tx, spec.sql.verify_target).await?);
+    let (source_buckets, target_buckets) = (
+        buckets(&source_tx, spec.sql.verify_source).await.map_err(s)?,
+        buckets(&target_tx, spec.sql.verify_target).await.map_err(t)?,
+    );
     let differing = differing_buckets(&mut report, &source_buckets, &target_buckets);
     let k = ident(VERIFY_KEY);
     let detail =
         |sql: &str| format!("SELECT v.* FROM ({sql}) v WHERE {} = ANY($1) ORDER BY v.{k} COLLATE \"C\"", bucket_of());
     let (source_sql, target_sql) = (detail(spec.sql.verify_source), detail(spec.sql.verify_target));
     let params = [(&differing as &(dyn ToSql + Sync), Type::INT4_ARRAY)];
-    let source_rows: Rows = Box::pin(source_tx.query_typed_raw(&source_sql, params.iter().cloned()).await?);
-    let target_rows: Rows = Box::pin(target_tx.query_typed_raw(&target_sql, params.iter().cloned()).await?);
+    let source_rows: Rows = Box::pin(source_tx.query_typed_raw(&source_sql, params.iter().cloned()).await.map_err(s)?);
+    let target_rows: Rows = Box::pin(target_tx.query_typed_raw(&target_sql, params.iter().cloned()).await.map_err(t)?);
     let source_side = Sorted::new(spec.direction.source(), source_rows).await?;
     let target_side = Sorted::new(spec.direction.target(), target_rows).await?;
     merge(&mut report, source_side, target_side).await?;
-    source_tx.commit().await?;
-    target_tx.commit().await?;
+    source_tx.commit().await.map_err(s)?;
+    target_tx.commit().await.map_err(t)?;
     Ok(report)
 }
 
