@@ -20,8 +20,8 @@ pub(super) async fn run(inv: &Invocation<'_>, directions: &[Direction], args: &S
     finish_pass(inv, &mut connections, directions, &options).await.0
 }
 
-/// Runs one pass to its end even when a stop is requested meanwhile (Ctrl-C, SIGTERM); whether one
-/// was. Stopping mid-table would only roll that table back, so the pass goes on and is recorded.
+/// Runs one pass; a stop requested meanwhile (Ctrl-C, SIGTERM) ends it after the table in hand,
+/// which commits or rolls back whole and is recorded. Whether one was requested.
 pub(super) async fn finish_pass(
     inv: &Invocation<'_>,
     connections: &mut Connections,
@@ -36,7 +36,10 @@ pub(super) async fn finish_pass(
             r = &mut pass => return (r, interrupted),
             _ = stop_requested(), if !interrupted => {
                 interrupted = true;
-                tracing::warn!("stop requested: finishing the current pass, then exiting");
+                if let Some(stop) = &options.stop {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                tracing::warn!("stop requested: finishing the table in hand, then exiting");
             }
         }
     }
@@ -58,6 +61,7 @@ pub(super) fn options(
         allow_mass_delete: args.allow_mass_delete,
         lock_timeout: Some(args.lock_timeout),
         table_timeout: Some(args.table_timeout),
+        stop: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))),
     })
 }
 

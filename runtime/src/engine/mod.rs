@@ -53,6 +53,15 @@ pub struct SyncOptions {
     pub lock_timeout: Option<std::time::Duration>,
     /// How long one table may take before it fails and both connections are opened again.
     pub table_timeout: Option<std::time::Duration>,
+    /// Set by the caller to stop the pass after the table in hand (a signal): the tables not yet
+    /// started are left for the next run.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl SyncOptions {
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// A usage error naming every table that is not a compiled table of these directions.
@@ -76,7 +85,7 @@ pub async fn sync(
     let mut run = RunReport::default();
     for direction in directions {
         let tables = program.tables(*direction, &options.tables);
-        if tables.is_empty() {
+        if tables.is_empty() || options.stopping() {
             continue;
         }
         let report = if options.dry_run {
@@ -105,6 +114,10 @@ async fn run_direction(
     let prepared = prepare(manifest, source, target, direction, tables, sync).await?;
     let mut reports = Vec::new();
     for table in tables {
+        if sync.stopping() {
+            tracing::warn!(direction = %direction, "stopped: {} table(s) left for the next run", tables.len() - reports.len());
+            break;
+        }
         let spec = table.spec();
         let result = match prepared.differences(manifest, spec) {
             Some(failure) => Err(failure),
@@ -131,7 +144,9 @@ async fn run_direction(
     }
     warn_if_no_row_of_the_tenant(manifest, direction, sync, tables, &reports);
     let mut deletes = Vec::new();
-    for spec in deleting(tables, &prepared) {
+    // A stopped pass checks no deletes: a table it did not reach is not known to be in step.
+    let checked = if sync.stopping() { Vec::new() } else { deleting(tables, &prepared) };
+    for spec in checked {
         let result = match skipped(spec, &reports) {
             Some(report) => Ok(report),
             None => retry::delete_with_retries(spec, manifest, connections, &prepared.options).await,
