@@ -170,6 +170,7 @@ pub(crate) async fn sync_table<C: GenericClient>(
     if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
         tx.execute(ledger, &[]).await.map_err(on_target)?;
     }
+    keep_plans_linear(&tx, spec, rows_read).await.map_err(on_target)?;
     let written = apply(&tx, spec).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
 
@@ -229,6 +230,23 @@ async fn begin_read<'a>(
         tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
     }
     Ok(tx)
+}
+
+/// When the target's statistics say it holds fewer rows than the batch (empty after a TRUNCATE or a
+/// restore, or never analyzed), the planner may probe it once per staged row with a nested loop
+/// over a sequential scan: quadratic as the insert grows the table (150,000 rows took 104 s). A
+/// hash join then reads the target once, which is linear whatever its real size; a small batch
+/// into a large, analyzed table keeps its index lookups.
+async fn keep_plans_linear(tx: &Transaction<'_>, spec: &TableSpec, staged: u64) -> Result<(), tokio_postgres::Error> {
+    let target = ident(spec.target.name);
+    let row = tx.query_one("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)", &[&target]).await?;
+    let estimated: f64 = row.get(0);
+    // reltuples is -1 for a table never analyzed (PostgreSQL 14 and later), 0 after an empty ANALYZE.
+    if estimated < staged as f64 {
+        tracing::debug!(table = spec.name, estimated, staged, "target statistics below the batch: hash joins only");
+        tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
+    }
+    Ok(())
 }
 
 /// A `track: xmin` read's snapshot: the id before which every transaction had ended, the next
