@@ -46,9 +46,10 @@ async fn due<C: GenericClient>(
         return Ok(true);
     }
     let metadata_table = manifest.metadata_table(spec.direction);
-    let last = metadata::deletes_checked_at(target, metadata_table, &options.scope, spec.name)
+    let last = metadata::stored(target, metadata_table, &options.scope, spec.name)
         .await
-        .map_err(on(spec, spec.direction.target()))?;
+        .map_err(on(spec, spec.direction.target()))?
+        .and_then(|s| s.deletes_checked_at);
     let every = chrono::Duration::from_std(Duration::from_secs(deletes.every_seconds as u64)).unwrap_or_default();
     Ok(last.is_none_or(|at: DateTime<Utc>| at + every <= Utc::now()))
 }

@@ -34,37 +34,35 @@ pub const APPLY_KIND: &str = "apply";
 /// The kind of a rejects row a delete check held back (replaced by each delete check).
 pub const DELETE_KIND: &str = "delete";
 
-/// The stored watermark of a table, or `None` when it has no row in this scope.
-pub async fn watermark<C: GenericClient>(
-    client: &C,
-    metadata: &str,
-    scope: &Scope,
-    table: &str,
-) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
-    let row = client
-        .query_typed_opt(
-            &format!("SELECT last_sync_timestamp FROM {} WHERE table_name = $1 AND scope = $2", ident(metadata)),
-            &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+/// What one table's metadata row of a scope holds for the next run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stored {
+    pub watermark: Option<DateTime<Utc>>,
+    /// The `track: xmin` watermark: every transaction before it had ended when the last read's
+    /// snapshot was taken. `None` before the first run, or after a reset.
+    pub xid: Option<i64>,
+    /// The last time the table's delete check ran to the end.
+    pub deletes_checked_at: Option<DateTime<Utc>>,
 }
 
-/// The `track: xmin` watermark of a table: every transaction before it had ended when the last
-/// read's snapshot was taken. `None` before the first run, or after a reset.
-pub async fn xid_watermark<C: GenericClient>(
+/// The table's row of this scope, or `None` when it has none.
+pub async fn stored<C: GenericClient>(
     client: &C,
     metadata: &str,
     scope: &Scope,
     table: &str,
-) -> Result<Option<i64>, tokio_postgres::Error> {
+) -> Result<Option<Stored>, tokio_postgres::Error> {
     let row = client
         .query_typed_opt(
-            &format!("SELECT last_sync_xid FROM {} WHERE table_name = $1 AND scope = $2", ident(metadata)),
+            &format!(
+                "SELECT last_sync_timestamp, last_sync_xid, deletes_checked_at FROM {} \
+                 WHERE table_name = $1 AND scope = $2",
+                ident(metadata)
+            ),
             &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
         )
         .await?;
-    Ok(row.and_then(|r| r.get(0)))
+    Ok(row.map(|r| Stored { watermark: r.get(0), xid: r.get(1), deletes_checked_at: r.get(2) }))
 }
 
 /// What a run of one table left behind, written in the same transaction as its rows.
@@ -104,22 +102,6 @@ pub async fn record<C: GenericClient>(
         )
         .await?;
     Ok(())
-}
-
-/// The last time this scope's delete check of a table ran to the end, if ever.
-pub async fn deletes_checked_at<C: GenericClient>(
-    client: &C,
-    metadata: &str,
-    scope: &Scope,
-    table: &str,
-) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
-    let row = client
-        .query_typed_opt(
-            &format!("SELECT deletes_checked_at FROM {} WHERE table_name = $1 AND scope = $2", ident(metadata)),
-            &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
-        )
-        .await?;
-    Ok(row.and_then(|r| r.get(0)))
 }
 
 /// What a delete check left behind, written in its transaction.

@@ -97,20 +97,19 @@ async fn plan<C: GenericClient>(
         spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
     let metadata_table = manifest.metadata_table(spec.direction);
     let stored = if options.metadata {
-        metadata::watermark(target, metadata_table, &options.scope, spec.name)
+        metadata::stored(target, metadata_table, &options.scope, spec.name)
             .await
             .map_err(on(spec, spec.direction.target()))?
+            .unwrap_or_default()
     } else {
-        None
+        metadata::Stored::default()
     };
-    let since = if incremental { stored.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
+    let since =
+        if incremental { stored.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
     // From the epoch, the incremental read selects every row: read it plainly.
     let mut incremental = incremental && since > DateTime::<Utc>::UNIX_EPOCH;
-    let mut since_xid = None;
-    if spec.track_xmin && incremental {
-        since_xid = metadata::xid_watermark(target, metadata_table, &options.scope, spec.name)
-            .await
-            .map_err(on(spec, spec.direction.target()))?;
+    let since_xid = stored.xid.filter(|_| spec.track_xmin && incremental);
+    if spec.track_xmin {
         incremental = since_xid.is_some();
     }
     // Taken before the read's snapshot: every row the snapshot misses belongs to a transaction that
