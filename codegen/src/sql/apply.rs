@@ -163,11 +163,17 @@ pub(crate) fn record_ledger(t: &TableDirection) -> Option<String> {
     let reverse_writes: Vec<&String> =
         t.staged.iter().map(|s| &s.name).filter(|n| !t.desktop_owns.contains(n)).collect();
     Some(format!(
+        // Two branches joined by UNION, not one WHERE with OR: each is then an anti- or semi-join
+        // the planner hashes, where the OR made the second a subquery run once per staged row
+        // over the whole desktop table (quadratic when the keys are already there).
         r#"INSERT INTO {ledger} (table_name, scope, row_key)
-SELECT DISTINCT {table}, {scope}, {key}
+SELECT {table}, {scope}, {key}
 FROM {STAGE} s
 WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches})
-   OR EXISTS (
+UNION
+SELECT {table}, {scope}, {key}
+FROM {STAGE} s
+WHERE EXISTS (
     SELECT 1 FROM {target} t
     WHERE {matches}
       AND ({desktop}) IS NOT DISTINCT FROM ({staged})
