@@ -32,6 +32,10 @@ pub struct Cli {
     /// Only warnings and errors on stderr, and only the summary on stdout.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How stderr logs: `human` lines, or `json`, one object per line (fields such as table,
+    /// direction, rows, duration_ms at the top level) for a log collector.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value = "human")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -87,6 +91,12 @@ pub enum Command {
     Codegen,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DirectionArg {
     Forward,
@@ -125,6 +135,10 @@ pub struct RunArgs {
     /// Repeat at this interval (e.g. 30s, 5m, 1h) until interrupted; Ctrl-C finishes the table in hand.
     #[arg(long, value_parser = parse_interval)]
     pub every: Option<Duration>,
+    /// With --every, serve /healthz and /metrics (Prometheus) over HTTP on this port of 127.0.0.1,
+    /// or on an address given in full (e.g. 0.0.0.0:9750, reachable from other machines).
+    #[arg(long, value_name = "[ADDRESS:]PORT", requires = "every", value_parser = super::monitor::parse_listen)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use crate::spec::Direction;
 
 pub(super) async fn run(inv: &Invocation<'_>, rows: u32) -> Result<i32, CommandError> {
     // The demo narrates even with --quiet; only --json silences it.
-    let out = Output { json: inv.out.json, quiet: false };
+    let out = Output { quiet: false, ..inv.out };
     let program = inv.program;
     out.human("== starting two throwaway PostgreSQL servers (desktop in Asia/Kolkata, cloud in UTC)");
     let servers = DemoServers::start().await?;

@@ -7,6 +7,8 @@ mod check;
 mod codegen;
 mod demo;
 mod error;
+mod logging;
+mod monitor;
 mod output;
 mod reset;
 mod restore;
@@ -17,9 +19,8 @@ mod sync;
 mod tables;
 mod verify;
 
+pub use logging::init_logging;
 pub use sync::exit_code;
-
-use std::io::IsTerminal;
 
 use clap::Parser;
 
@@ -63,13 +64,13 @@ where
             return code;
         }
     };
-    init_logging(cli.verbose, cli.quiet);
+    logging::init(cli.log_format, cli.verbose, cli.quiet);
     config::load_dotenv();
     let invocation = Invocation {
         program,
         desktop_url: cli.desktop_url.clone(),
         cloud_url: cli.cloud_url.clone(),
-        out: Output { json: cli.json, quiet: cli.quiet },
+        out: Output { json: cli.json, quiet: cli.quiet, log_json: cli.log_format == args::LogFormat::Json },
     };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -84,28 +85,6 @@ where
             e.exit_code()
         }
     }
-}
-
-/// Logs to stderr: info by default, more with each `-v`, warnings only with `-q`; `PGBISYNC_LOG`
-/// (an `EnvFilter`) overrides.
-pub fn init_logging(verbose: u8, quiet: bool) {
-    let level = if quiet {
-        "warn"
-    } else {
-        match verbose {
-            0 => "info",
-            1 => "debug",
-            _ => "trace",
-        }
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PGBISYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,pgbisync_runtime={level}")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }
 
 /// Runs one command; its exit code when it ran (0, or 1 for partial results and differences).

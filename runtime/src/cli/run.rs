@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use super::args::RunArgs;
 use super::error::CommandError;
+use super::monitor::Monitor;
 use super::signal::stop_requested;
 use super::sync::{finish_pass, options, take_lock};
 use super::Invocation;
-use crate::engine::{Connections, SyncOptions};
+use crate::engine::{Connections, Silent, SyncOptions};
 use crate::spec::Direction;
 
 pub(super) async fn run(inv: &Invocation<'_>, args: &RunArgs) -> Result<i32, CommandError> {
@@ -16,8 +17,14 @@ pub(super) async fn run(inv: &Invocation<'_>, args: &RunArgs) -> Result<i32, Com
     let lock = take_lock(inv).await?;
     let mut connections = inv.open().await?;
     match args.every {
-        None => finish_pass(inv, &mut connections, &Direction::BOTH, &options).await.0,
-        Some(every) => repeat(inv, lock, &mut connections, &options, every).await,
+        None => finish_pass(inv, &mut connections, &Direction::BOTH, &options, &Silent).await.0,
+        Some(every) => {
+            let monitor = Monitor::new(inv, &options, every);
+            if let Some(addr) = args.listen {
+                monitor.listen(inv, &mut connections, addr).await?;
+            }
+            repeat(inv, lock, &mut connections, &options, every, &monitor).await
+        }
     }
 }
 
@@ -27,6 +34,7 @@ async fn repeat(
     connections: &mut Connections,
     options: &SyncOptions,
     every: Duration,
+    monitor: &Monitor,
 ) -> Result<i32, CommandError> {
     loop {
         // The lock lives as long as its session: if the desktop dropped it between passes, take it
@@ -36,6 +44,7 @@ async fn repeat(
                 Ok(client) => lock = client,
                 Err(e @ CommandError::LockBusy { .. }) => return Err(e),
                 Err(e) => {
+                    monitor.pass_not_started(&e);
                     inv.out.error_retrying(&e, every);
                     tokio::select! {
                         _ = tokio::time::sleep(every) => continue,
@@ -44,7 +53,9 @@ async fn repeat(
                 }
             }
         }
-        let (result, interrupted) = finish_pass(inv, connections, &Direction::BOTH, options).await;
+        monitor.pass_started();
+        let (result, interrupted) = finish_pass(inv, connections, &Direction::BOTH, options, monitor).await;
+        monitor.pass_finished(&result);
         let last = match result {
             Ok(code) => code,
             Err(e) => {

@@ -9,7 +9,7 @@ use super::output::{Output, SyncProgress};
 use super::signal::stop_requested;
 use super::{exit, Invocation};
 use crate::engine::lock::{self, Lock};
-use crate::engine::{self, connect, Connections, RunReport, SyncOptions};
+use crate::engine::{self, connect, Both, Connections, Observer, RunReport, Silent, SyncOptions};
 use crate::program::Program;
 use crate::spec::{Direction, Side};
 
@@ -17,18 +17,20 @@ pub(super) async fn run(inv: &Invocation<'_>, directions: &[Direction], args: &S
     let options = options(inv, directions, args)?;
     let _lock = take_lock(inv).await?;
     let mut connections = inv.open().await?;
-    finish_pass(inv, &mut connections, directions, &options).await.0
+    finish_pass(inv, &mut connections, directions, &options, &Silent).await.0
 }
 
 /// Runs one pass; a stop requested meanwhile (Ctrl-C, SIGTERM) ends it after the table in hand,
-/// which commits or rolls back whole and is recorded. Whether one was requested.
+/// which commits or rolls back whole and is recorded. Whether one was requested. `watch` is told
+/// what each table did, besides the output.
 pub(super) async fn finish_pass(
     inv: &Invocation<'_>,
     connections: &mut Connections,
     directions: &[Direction],
     options: &SyncOptions,
+    watch: &dyn Observer,
 ) -> (Result<i32, CommandError>, bool) {
-    let pass = pass(inv.program, inv.out, connections, directions, options);
+    let pass = pass(inv.program, inv.out, connections, directions, options, watch);
     tokio::pin!(pass);
     let mut interrupted = false;
     loop {
@@ -81,8 +83,10 @@ pub(super) async fn pass(
     connections: &mut Connections,
     directions: &[Direction],
     options: &SyncOptions,
+    watch: &dyn Observer,
 ) -> Result<i32, CommandError> {
-    let run = engine::sync(program, connections, directions, options, &SyncProgress::new(out)).await?;
+    let progress = SyncProgress::new(out);
+    let run = engine::sync(program, connections, directions, options, &Both(&progress, watch)).await?;
     let code = exit_code(&run);
     out.sync_finished(&run, options.dry_run, code);
     Ok(code)

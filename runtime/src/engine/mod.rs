@@ -19,6 +19,7 @@ mod pipeline;
 mod prepare;
 mod report;
 pub mod restore;
+pub mod results;
 mod retry;
 pub(crate) mod schema_check;
 pub(crate) mod status;
@@ -28,7 +29,7 @@ mod watermark;
 
 pub use connections::{connect, ConnectError, Connections};
 pub use error::{EngineError, TableError, UnknownTables};
-pub use observer::{Observer, Silent};
+pub use observer::{Both, Observer, Silent};
 pub use report::{DeleteOutcome, DeleteReport, DirectionReport, RunReport, Status, TableReport};
 
 use crate::codec::CompiledTable;
@@ -82,6 +83,7 @@ pub async fn sync(
     observer: &dyn Observer,
 ) -> Result<RunReport, EngineError> {
     check_tables(program, directions, &options.tables)?;
+    let started = std::time::Instant::now();
     let mut run = RunReport::default();
     for direction in directions {
         let tables = program.tables(*direction, &options.tables);
@@ -95,6 +97,7 @@ pub async fn sync(
         };
         run.directions.push(report);
     }
+    results::pass_finished(&run, started.elapsed());
     Ok(run)
 }
 
@@ -136,9 +139,10 @@ async fn run_direction(
                 error: report.error.as_deref(),
             };
             if let Err(e) = metadata::record(target, manifest.metadata_table(direction), &record).await {
-                tracing::warn!(table = spec.name, error = %db_error::describe(&e), "could not record the failure");
+                tracing::warn!(table = spec.name, direction = direction.as_str(), error = %db_error::describe(&e), "could not record the failure");
             }
         }
+        results::table_finished(&report);
         observer.table_finished(&report);
         reports.push(report);
     }
@@ -152,6 +156,7 @@ async fn run_direction(
             None => retry::delete_with_retries(spec, manifest, connections, &prepared.options).await,
         };
         let report = result.unwrap_or_else(|e| DeleteReport::failed(spec, &e));
+        results::deletes_finished(&report);
         observer.deletes_finished(&report);
         deletes.push(report);
     }
@@ -234,6 +239,7 @@ async fn dry_run(
             }
         };
         let report = result.unwrap_or_else(|e| TableReport::failed(spec, &e));
+        results::table_finished(&report);
         observer.table_finished(&report);
         reports.push(report);
     }
@@ -244,6 +250,7 @@ async fn dry_run(
             None => deletes::delete_table(spec, manifest, source, &mut outer, &prepared.options).await,
         };
         let report = result.unwrap_or_else(|e| DeleteReport::failed(spec, &e));
+        results::deletes_finished(&report);
         observer.deletes_finished(&report);
         deletes.push(report);
     }

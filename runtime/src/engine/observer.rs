@@ -25,3 +25,30 @@ pub trait Observer: Sync {
 pub struct Silent;
 
 impl Observer for Silent {}
+
+/// Two observers told the same things, the first first: the command line's lines and progress, and
+/// what a long run keeps for its `/metrics` and `/healthz`.
+pub struct Both<'a>(pub &'a dyn Observer, pub &'a dyn Observer);
+
+impl Observer for Both<'_> {
+    fn table_started(&self, spec: &TableSpec) {
+        self.0.table_started(spec);
+        self.1.table_started(spec);
+    }
+    fn rows_transferred(&self, spec: &TableSpec, rows: u64) {
+        self.0.rows_transferred(spec, rows);
+        self.1.rows_transferred(spec, rows);
+    }
+    fn transfer_finished(&self, spec: &TableSpec) {
+        self.0.transfer_finished(spec);
+        self.1.transfer_finished(spec);
+    }
+    fn table_finished(&self, report: &TableReport) {
+        self.0.table_finished(report);
+        self.1.table_finished(report);
+    }
+    fn deletes_finished(&self, report: &DeleteReport) {
+        self.0.deletes_finished(report);
+        self.1.deletes_finished(report);
+    }
+}

@@ -14,12 +14,13 @@ const RETRIES: u32 = 3;
 /// Counts one table's attempts and decides, after each, whether to pause and try again.
 struct Attempts {
     table: &'static str,
+    direction: &'static str,
     tries: u32,
 }
 
 impl Attempts {
     fn new(spec: &'static TableSpec) -> Attempts {
-        Attempts { table: spec.name, tries: 0 }
+        Attempts { table: spec.name, direction: spec.direction.as_str(), tries: 0 }
     }
 
     /// `None` (after a pause) when `result` is a transient failure worth another attempt, else the
@@ -29,7 +30,7 @@ impl Attempts {
         match result {
             Err(e) if e.is_transient() && self.tries <= RETRIES => {
                 let pause = Duration::from_millis(500 * 2u64.pow(self.tries - 1));
-                tracing::warn!(table = self.table, attempt = self.tries, error = %e, "transient failure; retrying in {pause:?}");
+                tracing::warn!(table = self.table, direction = self.direction, attempt = self.tries, error = %e, "transient failure; retrying in {pause:?}");
                 tokio::time::sleep(pause).await;
                 None
             }

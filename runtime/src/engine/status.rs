@@ -13,6 +13,9 @@ pub struct StatusRow {
     pub direction: Direction,
     pub table: String,
     pub watermark: Option<DateTime<Utc>>,
+    /// Seconds from the watermark to now (this machine's clock): how old the newest change synced
+    /// is. It grows while the source is idle, so read it against how often the source changes.
+    pub lag_seconds: Option<i64>,
     pub last_run_at: Option<DateTime<Utc>>,
     pub rows_copied: Option<i64>,
     pub status: Option<String>,
@@ -72,12 +75,14 @@ pub async fn read(
             &[(&tables, Type::TEXT_ARRAY), (&scope.as_str(), Type::TEXT)],
         )
         .await?;
+    let now = Utc::now();
     let mut out: Vec<StatusRow> = rows
         .iter()
         .map(|r| StatusRow {
             direction,
             table: r.get(0),
             watermark: r.get(1),
+            lag_seconds: r.get::<_, Option<DateTime<Utc>>>(1).map(|w| (now - w).num_seconds()),
             last_run_at: r.get(2),
             rows_copied: r.get(3),
             status: r.get(4),

@@ -124,18 +124,19 @@ pub fn tables(program: &Program) -> Vec<String> {
 
 pub fn status(rows: &[StatusRow]) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7} {:>7}  last error",
-        "direction", "table", "watermark", "last run", "rows", "status", "rejects", "deleted"
+        "{:<9} {:<20} {:<26} {:>9} {:<26} {:>9} {:<8} {:>7} {:>7}  last error",
+        "direction", "table", "watermark", "lag (s)", "last run", "rows", "status", "rejects", "deleted"
     )];
     let ts = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_else(|| "-".into())
     };
     for r in rows {
         lines.push(format!(
-            "{:<9} {:<20} {:<26} {:<26} {:>9} {:<8} {:>7} {:>7}  {}",
+            "{:<9} {:<20} {:<26} {:>9} {:<26} {:>9} {:<8} {:>7} {:>7}  {}",
             r.direction.as_str(),
             r.table,
             ts(r.watermark),
+            r.lag_seconds.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             ts(r.last_run_at),
             r.rows_copied.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             r.status.as_deref().unwrap_or("never"),

@@ -32,11 +32,13 @@ use crate::engine::verify::VerifyReport;
 use crate::engine::RunReport;
 use crate::program::Program;
 
-/// How this invocation prints: `--json` and `--quiet`.
+/// How this invocation prints: `--json`, `--quiet`, and `--log-format json` (stderr carries only
+/// JSON log lines, so errors go there as log events instead of `error:` lines).
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub json: bool,
     pub quiet: bool,
+    pub log_json: bool,
 }
 
 impl Output {
@@ -53,13 +55,21 @@ impl Output {
     }
 
     pub fn error(&self, error: impl Display) {
-        err!("error: {error}");
+        if self.log_json {
+            tracing::error!("{error}");
+        } else {
+            err!("error: {error}");
+        }
     }
 
     /// A command that could not run: the error on stderr and, with `--json`, a JSON document on
     /// stdout too, so a caller parsing stdout always gets one.
     pub fn failed(&self, error: impl Display, exit_code: i32) {
-        err!("error: {error}");
+        if self.log_json {
+            tracing::error!(exit_code, "{error}");
+        } else {
+            err!("error: {error}");
+        }
         if self.json {
             out!("{}", json::failure(&error.to_string(), exit_code));
         }
@@ -67,7 +77,11 @@ impl Output {
 
     /// A failure the `run --every` loop survives.
     pub fn error_retrying(&self, error: impl Display, every: Duration) {
-        err!("error: {error}; trying again in {every:?}");
+        if self.log_json {
+            tracing::error!(retry_in_s = every.as_secs(), "{error}; trying again in {every:?}");
+        } else {
+            err!("error: {error}; trying again in {every:?}");
+        }
     }
 
     pub fn codegen(&self, source: &str) {
@@ -91,6 +105,10 @@ impl Output {
             return;
         }
         out!("{}", human::summary(run, dry_run));
+        // The JSON log has each failure already, as its table's result event.
+        if self.log_json {
+            return;
+        }
         for t in run.tables().filter(|t| t.status == crate::engine::Status::Failed) {
             err!("error: {} {}: {}", t.direction, t.table, t.error.as_deref().unwrap_or("failed"));
         }

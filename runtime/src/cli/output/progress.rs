@@ -22,7 +22,7 @@ pub struct SyncProgress {
 
 impl SyncProgress {
     pub fn new(output: Output) -> SyncProgress {
-        let shown = !output.json && !output.quiet && std::io::stderr().is_terminal();
+        let shown = !output.json && !output.quiet && !output.log_json && std::io::stderr().is_terminal();
         SyncProgress { output, shown, bar: Mutex::new(None) }
     }
 

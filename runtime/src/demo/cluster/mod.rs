@@ -196,6 +196,19 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops the server (fast shutdown) and keeps its data dir and port, for a test of an outage;
+    /// [`Cluster::start_again`] brings the same server back.
+    pub fn shut_down(&self) -> Result<(), ClusterError> {
+        self.pg_ctl_stop("fast")
+    }
+
+    /// Starts a server [`Cluster::shut_down`] stopped, on the same data dir and port. Fails, naming
+    /// the port in the log tail, when another process took the port meanwhile.
+    pub fn start_again(&self) -> Result<(), ClusterError> {
+        let args = os!["-D", &self.data_dir, "-l", &self.log_file, "-w", "-t", "60", "start"];
+        self.run(&self.bins.pg_ctl, &args, true).map(drop)
+    }
+
     fn pg_ctl_stop(&self, mode: &str) -> Result<(), ClusterError> {
         if !self.data_dir.join("postmaster.pid").exists() {
             return Ok(());
@@ -359,6 +372,17 @@ mod tests {
         assert!(!dir.exists(), "drop removes the data dir");
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "drop stops the server");
         cloud.stop().unwrap();
+    }
+
+    #[test]
+    fn shut_down_and_start_again_keep_the_port_and_the_data() {
+        let cluster = start("outage", "UTC");
+        cluster.psql("postgres", "CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)").unwrap();
+        cluster.shut_down().unwrap();
+        assert!(TcpStream::connect(("127.0.0.1", cluster.port())).is_err(), "shut down stops the server");
+        assert!(cluster.data_dir().join("PG_VERSION").exists(), "and keeps its data");
+        cluster.start_again().unwrap();
+        assert_eq!(cluster.psql("postgres", "SELECT n FROM kept").unwrap().trim(), "7");
     }
 
     #[test]

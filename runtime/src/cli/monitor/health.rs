@@ -1,0 +1,85 @@
+//! `/healthz`: healthy when the latest pass succeeded (every table ok, nothing set aside or held) and
+//! finished recently enough that the next one is not overdue, so a probe or a load balancer sees a run
+//! that stopped syncing, fails, or hangs in a pass.
+
+use std::time::{Duration, Instant};
+
+use super::Passes;
+
+/// Slack on top of two intervals and a pass's duration before a pass counts as overdue (a pass slower
+/// than the last, a slow reconnect).
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Whether the run is healthy at `now`, and why (or why not) in one line.
+pub(super) fn judge(passes: &Passes, every: Duration, now: Instant) -> (bool, String) {
+    let running = passes
+        .running_since
+        .map(|s| format!("; a pass has been running for {} s", now.saturating_duration_since(s).as_secs()))
+        .unwrap_or_default();
+    let Some(last) = &passes.last else {
+        return (false, format!("starting: no pass finished yet{running}"));
+    };
+    let ago = now.saturating_duration_since(last.finished).as_secs();
+    if let Some(reason) = &last.failure {
+        return (false, format!("{reason} ({ago} s ago){running}"));
+    }
+    let limit = every * 2 + last.took + GRACE;
+    if now.saturating_duration_since(last.finished) > limit {
+        return (
+            false,
+            format!(
+                "last successful pass {ago} s ago, more than the {} s allowed (twice --every, plus the pass's {} s, plus {} s){running}",
+                limit.as_secs(),
+                last.took.as_secs(),
+                GRACE.as_secs()
+            ),
+        );
+    }
+    (true, format!("ok: last pass succeeded {ago} s ago"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PassOutcome;
+    use super::*;
+
+    fn passes(finished: Instant, took: Duration, failure: Option<&str>) -> Passes {
+        Passes {
+            last: Some(PassOutcome {
+                finished,
+                finished_at: chrono::Utc::now(),
+                took,
+                failure: failure.map(str::to_string),
+            }),
+            ..Passes::default()
+        }
+    }
+
+    #[test]
+    fn before_the_first_pass_the_run_is_starting() {
+        let now = Instant::now();
+        let (healthy, reason) = judge(&Passes::default(), Duration::from_secs(60), now);
+        assert!(!healthy);
+        assert_eq!(reason, "starting: no pass finished yet");
+    }
+
+    #[test]
+    fn a_recent_successful_pass_is_healthy_and_an_overdue_one_is_not() {
+        let start = Instant::now();
+        let every = Duration::from_secs(60);
+        let p = passes(start, Duration::from_secs(10), None);
+        assert!(judge(&p, every, start + Duration::from_secs(150)).0, "within 2 x 60 + 10 + 30 s");
+        let (healthy, reason) = judge(&p, every, start + Duration::from_secs(170));
+        assert!(!healthy);
+        assert!(reason.starts_with("last successful pass 170 s ago, more than the 160 s allowed"), "{reason}");
+    }
+
+    #[test]
+    fn a_failed_pass_is_unhealthy_with_its_reason() {
+        let start = Instant::now();
+        let p = passes(start, Duration::from_secs(1), Some("last pass failed: cannot connect to the cloud database"));
+        let (healthy, reason) = judge(&p, Duration::from_secs(60), start + Duration::from_secs(5));
+        assert!(!healthy);
+        assert_eq!(reason, "last pass failed: cannot connect to the cloud database (5 s ago)");
+    }
+}
