@@ -45,7 +45,8 @@ fn render_entry(e: &Entry) -> String {
     for note in &t.notes {
         y.comment(FIELD, note);
     }
-    let off: Vec<&str> = [("desktop", t.desktop), ("cloud", t.cloud)].iter().filter(|(_, on)| !on).map(|(s, _)| *s).collect();
+    let off: Vec<&str> =
+        [("desktop", t.desktop), ("cloud", t.cloud)].iter().filter(|(_, on)| !on).map(|(s, _)| *s).collect();
     if !off.is_empty() {
         let flags: Vec<String> = off.iter().map(|s| format!("{s}: false")).collect();
         y.line(FIELD, &format!("timestamps: {{ {} }}", flags.join(", ")));
@@ -296,7 +297,10 @@ mod tests {
             col("job_id", "numeric(10,0)", true),
             col("notes", "character varying(100)", false),
             col("paid", "boolean", false),
-            LiveColumn { default: Some("nextval('invoices_line_seq'::regclass)".into()), ..col("line", "bigint", true) },
+            LiveColumn {
+                default: Some("nextval('invoices_line_seq'::regclass)".into()),
+                ..col("line", "bigint", true)
+            },
             col("source", "character(1)", false),
         ];
         c_cols.extend(stamps());
@@ -318,10 +322,7 @@ mod tests {
         assert!(!yaml.contains("- source "), "the origin column is the manifest's own:\n{yaml}");
         assert!(yaml.contains("    key: [invoice_id]\n"), "{yaml}");
         assert!(yaml.contains("      - { columns: [job_id], table: jobshead }\n"), "{yaml}");
-        assert!(
-            yaml.contains("    forward: { mode: incremental, strategy: upsert, track: updated_at }\n"),
-            "{yaml}"
-        );
+        assert!(yaml.contains("    forward: { mode: incremental, strategy: upsert, track: updated_at }\n"), "{yaml}");
         assert!(yaml.contains("trigger mbinvoices_touch"), "says why incremental:\n{yaml}");
         assert!(
             yaml.contains("    # reverse: { mode: incremental, strategy: insert_only, track: updated_at }\n"),
@@ -338,7 +339,11 @@ mod tests {
         ];
         columns.extend(stamps());
         let mut desktop = table(Side::Desktop, "payments", columns);
-        desktop.unique.push(LiveIndex { name: "payments_pay_id_key".into(), primary: false, columns: vec!["pay_id".into()] });
+        desktop.unique.push(LiveIndex {
+            name: "payments_pay_id_key".into(),
+            primary: false,
+            columns: vec!["pay_id".into()],
+        });
         desktop.foreign_keys.push(LiveForeignKey {
             name: "payments_vendor_id_fkey".into(),
             columns: vec!["vendor_id".into()],

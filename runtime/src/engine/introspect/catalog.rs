@@ -104,9 +104,9 @@ fn assigns_new(source: &str, column: &str) -> bool {
             let before = before.trim_end();
             let starts_statement = before.is_empty()
                 || before.ends_with(';')
-                || ["begin", "then", "else", "loop"].iter().any(|k| {
-                    before.strip_suffix(k).is_some_and(|rest| !rest.ends_with(word))
-                });
+                || ["begin", "then", "else", "loop"]
+                    .iter()
+                    .any(|k| before.strip_suffix(k).is_some_and(|rest| !rest.ends_with(word)));
             after.starts_with(":=") || (starts_statement && after.starts_with('='))
         })
     })

@@ -70,9 +70,27 @@ mod tests {
     fn every_manifest_type_round_trips_through_the_generator() {
         use pgbisync_codegen::types::PgType;
         for written in [
-            "smallint", "integer", "bigint", "numeric", "numeric(3)", "numeric(12,2)", "real", "double precision",
-            "boolean", "text", "varchar(15)", "varchar", "char(1)", "char(10)", "date", "time", "timestamp",
-            "timestamptz", "bytea", "json", "jsonb",
+            "smallint",
+            "integer",
+            "bigint",
+            "numeric",
+            "numeric(3)",
+            "numeric(12,2)",
+            "real",
+            "double precision",
+            "boolean",
+            "text",
+            "varchar(15)",
+            "varchar",
+            "char(1)",
+            "char(10)",
+            "date",
+            "time",
+            "timestamp",
+            "timestamptz",
+            "bytea",
+            "json",
+            "jsonb",
         ] {
             let live = PgType::parse(written).expect("a manifest type").canonical();
             let spelled = manifest_type(&live).unwrap_or_else(|| panic!("{live} has no spelling"));
@@ -86,9 +104,15 @@ mod tests {
 
     #[test]
     fn types_the_manifest_cannot_express_are_none() {
-        for live in
-            ["uuid", "integer[]", "timestamp(3) with time zone", "time(0) without time zone", "money", "\"char\"", "bpchar"]
-        {
+        for live in [
+            "uuid",
+            "integer[]",
+            "timestamp(3) with time zone",
+            "time(0) without time zone",
+            "money",
+            "\"char\"",
+            "bpchar",
+        ] {
             assert_eq!(manifest_type(live), None, "{live}");
         }
     }

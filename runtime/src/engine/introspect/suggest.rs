@@ -122,8 +122,15 @@ impl<'a> Draft<'a> {
             entry.notes.push(problem.clone());
             entry.warnings.push(problem);
         }
-        let mut draft =
-            Draft { entry, desktop, cloud, desktop_name, cloud_name: name, to_cloud: BTreeMap::new(), cloud_has_tenant: false };
+        let mut draft = Draft {
+            entry,
+            desktop,
+            cloud,
+            desktop_name,
+            cloud_name: name,
+            to_cloud: BTreeMap::new(),
+            cloud_has_tenant: false,
+        };
         draft.timestamps(m);
         draft.columns(m);
         draft.origin_column(m);
@@ -348,7 +355,9 @@ impl<'a> Draft<'a> {
                 if let Some(ct) = self.cloud {
                     let on_cloud: Vec<String> = dk.columns.iter().map(|c| self.to_cloud[c].clone()).collect();
                     match (unique_on(ct, &on_cloud), ck) {
-                        (Some(same), _) => key.notes.push(format!("the cloud's {} is on the same columns", describe(same))),
+                        (Some(same), _) => {
+                            key.notes.push(format!("the cloud's {} is on the same columns", describe(same)))
+                        }
                         (None, Some(other)) => key.notes.push(format!(
                             "the cloud's own key is its {} ({}), but rows are matched by ({}), which has no unique \
                              index on the cloud: `pgbisync check` prints the one to add",
@@ -365,24 +374,26 @@ impl<'a> Draft<'a> {
                 }
             }
             (None, Some(_), _, Some(ck)) => key.shared = ck.columns.clone(),
-            (Some(_), Some(_), None, Some(ck)) => match ck.columns.iter().map(|c| to_desktop(c)).collect::<Option<Vec<_>>>() {
-                Some(shared) => {
-                    key.notes.push(format!(
+            (Some(_), Some(_), None, Some(ck)) => {
+                match ck.columns.iter().map(|c| to_desktop(c)).collect::<Option<Vec<_>>>() {
+                    Some(shared) => {
+                        key.notes.push(format!(
                         "the desktop table has no primary key or unique index over NOT NULL columns; the cloud's {} \
                          keys both sides (rows the desktop holds twice with one key: the newest is kept)",
                         describe(ck)
                     ));
-                    key.shared = shared;
-                }
-                None => {
-                    key.notes.push(format!(
+                        key.shared = shared;
+                    }
+                    None => {
+                        key.notes.push(format!(
                         "the desktop table has no primary key or unique index over NOT NULL columns; the cloud's {} is \
                          on columns the cloud fills itself, so rows are replaced as a set (replace_origin)",
                         describe(ck)
                     ));
-                    key.cloud = Some(ck.columns.clone());
+                        key.cloud = Some(ck.columns.clone());
+                    }
                 }
-            },
+            }
             _ => {
                 let which = match (self.desktop, self.cloud) {
                     (Some(_), Some(_)) => {
@@ -472,12 +483,12 @@ fn track(decl: &mut SyncDecl, source: Option<&LiveTable>, m: &ManifestSpec, draf
     };
     let declared = |name: &str| {
         (keeps && (name == m.created_column || name == m.updated_column))
-            || draft.entry.columns.iter().chain(if t.side == Side::Desktop {
-                &draft.entry.desktop_only
-            } else {
-                &draft.entry.cloud_only
-            })
-            .any(|c| c.declarable && (c.name == name || draft.to_cloud.get(&c.name).is_some_and(|n| n == name)))
+            || draft
+                .entry
+                .columns
+                .iter()
+                .chain(if t.side == Side::Desktop { &draft.entry.desktop_only } else { &draft.entry.cloud_only })
+                .any(|c| c.declarable && (c.name == name || draft.to_cloud.get(&c.name).is_some_and(|n| n == name)))
     };
     let mut candidates: Vec<&LiveColumn> =
         t.columns.iter().filter(|c| is_timestamptz(c) && declared(&c.name)).collect();
@@ -545,8 +556,13 @@ fn computed_note() -> String {
 
 /// One column of one side as a `columns:`, `desktop_only:` or `cloud_only:` line.
 fn declare(col: &LiveColumn, table: &LiveTable, one_sided: bool, warnings: &mut Vec<String>) -> ColumnDecl {
-    let mut decl =
-        ColumnDecl { name: col.name.clone(), ty: col.format_type.clone(), not_null: col.not_null, declarable: true, notes: Vec::new() };
+    let mut decl = ColumnDecl {
+        name: col.name.clone(),
+        ty: col.format_type.clone(),
+        not_null: col.not_null,
+        declarable: true,
+        notes: Vec::new(),
+    };
     let side = table.side;
     match manifest_type(&col.format_type) {
         Some(ty) => decl.ty = ty,
@@ -614,9 +630,8 @@ fn shared_declaration(
         decl.notes.push(problem);
     }
     if c.not_null && !d.not_null && c.default.is_none() {
-        decl.notes.push(
-            "NOT NULL on the cloud, nullable on the desktop: a desktop row with NULL here is set aside".into(),
-        );
+        decl.notes
+            .push("NOT NULL on the cloud, nullable on the desktop: a desktop row with NULL here is set aside".into());
     }
     if c.identity == Some('a') {
         let problem = format!(
@@ -649,8 +664,9 @@ fn renames(desktop: &[&LiveColumn], cloud: &[&LiveColumn]) -> Vec<(String, Strin
 
 /// For a desktop-only column with exactly one cloud-only column of its shape: how to say they are one.
 fn rename_hint(d: &LiveColumn, cloud: &[&LiveColumn], renames: &[(String, String)]) -> Option<String> {
-    let mut found =
-        cloud.iter().filter(|c| same_shape(d, c) && !renames.iter().any(|(_, cn)| cn == &c.name) && valid_name(&c.name));
+    let mut found = cloud
+        .iter()
+        .filter(|c| same_shape(d, c) && !renames.iter().any(|(_, cn)| cn == &c.name) && valid_name(&c.name));
     let c = found.next()?;
     if found.next().is_some() {
         return None;
@@ -787,8 +803,8 @@ fn references(draft: &Draft, drafts: &[Draft], known: &[KnownTable]) -> (Vec<Ref
                     fk.name
                 )),
                 (Some(cols), Some(p)) => {
-                    let same_set = p.key.len() == fk.parent_columns.len()
-                        && p.key.iter().all(|k| fk.parent_columns.contains(k));
+                    let same_set =
+                        p.key.len() == fk.parent_columns.len() && p.key.iter().all(|k| fk.parent_columns.contains(k));
                     if same_set {
                         // The manifest pairs the columns with the parent's key by position.
                         decl.columns = p
@@ -816,16 +832,17 @@ fn references(draft: &Draft, drafts: &[Draft], known: &[KnownTable]) -> (Vec<Ref
                 }
             }
             let duplicate = out.iter().any(|r| {
-                r.table == decl.table && r.columns.len() == decl.columns.len() && r.columns.iter().all(|c| decl.columns.contains(c))
+                r.table == decl.table
+                    && r.columns.len() == decl.columns.len()
+                    && r.columns.iter().all(|c| decl.columns.contains(c))
             });
             if !duplicate {
                 out.push(decl);
             } else if decl.active {
-                // The other side's foreign key on the same columns: one line serves both.
-                if let Some(r) = out.iter_mut().find(|r| r.table == decl.table) {
-                    r.active = true;
-                    r.columns = decl.columns;
-                    r.notes = decl.notes;
+                // The other side's foreign key on the same columns: one line serves both, and the
+                // one that resolves wins over one that did not.
+                if let Some(r) = out.iter_mut().find(|r| r.table == decl.table && !r.active) {
+                    *r = decl;
                 }
             }
         }
