@@ -2,8 +2,11 @@
 //! a copy of the shipped manifest with one more table, and checks `pgbisync tables` lists it; then
 //! breaks the copy and checks the build stops with the line and the field.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::Command;
+
+use support::build::{build_with, workspace};
 
 const NEW_TABLE: &str = r#"
   - name: invoices
@@ -19,25 +22,6 @@ const NEW_TABLE: &str = r#"
       - { columns: [job_id], table: jobshead }
     forward: { mode: incremental, strategy: upsert, track: updated_at }
 "#;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Builds the pgbisync binary from `manifest` in a target directory of its own (so it never
-/// disturbs the build running these tests); returns the build's output and the binary's path.
-fn build_with(manifest: &Path) -> (std::process::Output, PathBuf) {
-    let target = workspace().join("target").join("add-table-test");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "pgbisync-generated", "--bin", "pgbisync"])
-        .current_dir(workspace())
-        .env("PGBISYNC_MANIFEST", manifest)
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .expect("running cargo build");
-    (output, target.join("debug").join(format!("pgbisync{}", std::env::consts::EXE_SUFFIX)))
-}
 
 #[test]
 fn adding_a_table_to_the_manifest_and_building_yields_a_binary_that_lists_it() {

@@ -370,6 +370,7 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
     let (dk, ck) = (&s.desktop_url_env, &s.cloud_url_env);
     let (fm, rm, fr, rr) = (&s.forward_metadata, &s.reverse_metadata, &s.forward_rejects, &s.reverse_rejects);
     let (oc, od, ocl) = (&s.origin_column, &s.origin_desktop, &s.origin_cloud);
+    let (created, updated) = (&s.created_column, &s.updated_column);
     let tenant = match &s.tenant {
         Some(t) => {
             let (c, e) = (&t.column, &t.env);
@@ -417,6 +418,8 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
             origin_column: #oc,
             origin_desktop: #od,
             origin_cloud: #ocl,
+            created_column: #created,
+            updated_column: #updated,
             tenant: #tenant,
             lookback_seconds: #lookback,
             delete_guard: DeleteGuard { max_percent: #max_percent, min_rows: #min_rows },

@@ -152,6 +152,9 @@ pub struct ManifestSpec {
     pub origin_desktop: &'static str,
     /// Origin value of rows born in the cloud.
     pub origin_cloud: &'static str,
+    /// The bookkeeping columns each side keeps for itself (`timestamps:`); never copied across.
+    pub created_column: &'static str,
+    pub updated_column: &'static str,
     pub tenant: Option<TenantSpec>,
     /// Seconds subtracted from each incremental watermark as a safety margin.
     pub lookback_seconds: u32,

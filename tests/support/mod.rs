@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod build;
 pub mod pooler;
 
 use std::path::{Path, PathBuf};
@@ -208,7 +209,13 @@ pub fn pgbisync_binary() -> PathBuf {
 /// Runs the binary in `dir` with only the given variables of pgbisync's set; returns exit code,
 /// stdout and stderr.
 pub async fn run_binary_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
-    let mut command = tokio::process::Command::new(pgbisync_binary());
+    run_binary_at(&pgbisync_binary(), dir, env, args).await
+}
+
+/// Runs the pgbisync binary at `binary` (e.g. one built from another manifest) as
+/// [`run_binary_in`] does.
+pub async fn run_binary_at(binary: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut command = tokio::process::Command::new(binary);
     command.args(args).current_dir(dir).kill_on_drop(true);
     for name in ["DESKTOP_DATABASE_URL", "CLOUD_DATABASE_URL", "PGBISYNC_ORG_ID", "PGBISYNC_LOG"] {
         command.env_remove(name);

@@ -58,6 +58,9 @@ pub struct Settings {
     pub origin_column: String,
     pub origin_desktop: String,
     pub origin_cloud: String,
+    /// The bookkeeping columns each side keeps for itself (`timestamps:`).
+    pub created_column: String,
+    pub updated_column: String,
     pub tenant: Option<Tenant>,
     pub lookback_seconds: u32,
     pub delete_guard: DeleteGuard,

@@ -150,6 +150,8 @@ fn settings(m: &Manifest) -> Settings {
         origin_column: m.origin.column.value.clone(),
         origin_desktop: m.origin.desktop.value.clone(),
         origin_cloud: m.origin.cloud.value.clone(),
+        created_column: m.timestamps.created.value.clone(),
+        updated_column: m.timestamps.updated.value.clone(),
         tenant: m
             .tenant
             .as_ref()

@@ -85,6 +85,9 @@ pub enum Command {
         #[arg(long = "table", value_name = "T")]
         tables: Vec<String>,
     },
+    /// Read live tables from the catalog and print the manifest entry that syncs them, ready to paste
+    /// under `tables:` in sync-schema.yaml (its guesses explained in comments).
+    Introspect(IntrospectArgs),
     /// Start two throwaway local PostgreSQL servers, load sample data, sync both ways, show status, stop them.
     Demo(DemoArgs),
     /// Print the code generated from the manifest.
@@ -139,6 +142,18 @@ pub struct RunArgs {
     /// or on an address given in full (e.g. 0.0.0.0:9750, reachable from other machines).
     #[arg(long, value_name = "[ADDRESS:]PORT", requires = "every", value_parser = super::monitor::parse_listen)]
     pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("side").required(true).multiple(true).args(["desktop", "cloud"])))]
+pub struct IntrospectArgs {
+    /// A desktop table to read (exact name, through the search path); repeatable. Given with
+    /// --cloud, the n-th desktop table and the n-th cloud table are one table.
+    #[arg(long = "desktop", value_name = "TABLE")]
+    pub desktop: Vec<String>,
+    /// A cloud table to read; repeatable. Alone, the desktop is assumed to have the same table.
+    #[arg(long = "cloud", value_name = "TABLE")]
+    pub cloud: Vec<String>,
 }
 
 #[derive(Debug, Args)]

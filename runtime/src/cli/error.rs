@@ -4,6 +4,7 @@ use super::exit;
 use crate::config::ConfigError;
 use crate::demo::DemoError;
 use crate::engine::db_error::describe;
+use crate::engine::introspect::CatalogError;
 use crate::engine::verify::VerifyError;
 use crate::engine::{ConnectError, EngineError, UnknownTables};
 use crate::spec::Side;
@@ -45,6 +46,8 @@ pub enum CommandError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
     Demo(#[from] DemoError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -61,7 +64,8 @@ impl CommandError {
             CommandError::Config(_)
             | CommandError::UnknownTables(_)
             | CommandError::Usage(_)
-            | CommandError::Engine(EngineError::UnknownTables(_)) => exit::USAGE,
+            | CommandError::Engine(EngineError::UnknownTables(_))
+            | CommandError::Catalog(CatalogError::NoSuchTable { .. } | CatalogError::OldServer { .. }) => exit::USAGE,
             CommandError::Restore { source, .. } if !source.is_closed() => exit::PARTIAL,
             // A URL that does not parse is a configuration error; a server that does not answer is not.
             CommandError::Connect(ConnectError::BadUrl { .. }) => exit::USAGE,
@@ -72,6 +76,7 @@ impl CommandError {
             | CommandError::Database { .. }
             | CommandError::Restore { .. }
             | CommandError::Verify(_)
+            | CommandError::Catalog(CatalogError::Query { .. })
             | CommandError::Demo(_)
             | CommandError::Runtime(_) => exit::UNAVAILABLE,
         }

@@ -7,6 +7,7 @@ mod check;
 mod codegen;
 mod demo;
 mod error;
+mod introspect;
 mod logging;
 mod monitor;
 mod output;
@@ -101,6 +102,7 @@ async fn dispatch(inv: &Invocation<'_>, command: &Command) -> Result<i32, Comman
         Command::Bootstrap => bootstrap::run(inv).await,
         Command::Reset { direction, tables } => reset::run(inv, *direction, tables).await,
         Command::Restore { table, keys, since } => restore::run(inv, table, keys, *since).await,
+        Command::Introspect(args) => introspect::run(inv, &args.desktop, &args.cloud).await,
         Command::Demo(args) => demo::run(inv, args.rows).await,
     }
 }

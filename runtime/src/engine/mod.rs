@@ -10,6 +10,7 @@ mod connections;
 pub(crate) mod db_error;
 mod deletes;
 mod error;
+pub(crate) mod introspect;
 mod keyset;
 pub(crate) mod lock;
 pub(crate) mod metadata;

@@ -50,3 +50,7 @@ pub fn verify(reports: &[VerifyReport], exit_code: i32) -> Value {
 pub fn check(differences: &[Difference], warnings: &[Difference]) -> Value {
     json!({ "differences": differences, "warnings": warnings })
 }
+
+pub fn introspect(yaml: &str, warnings: &[&str]) -> Value {
+    json!({ "yaml": yaml, "warnings": warnings })
+}

@@ -3,6 +3,7 @@
 
 mod human;
 mod json;
+mod manifest_entry;
 mod progress;
 
 use std::fmt::Display;
@@ -26,6 +27,7 @@ macro_rules! err {
 }
 pub(super) use out;
 
+use crate::engine::introspect::Entry;
 use crate::engine::schema_check::Difference;
 use crate::engine::status::StatusRow;
 use crate::engine::verify::VerifyReport;
@@ -162,5 +164,20 @@ impl Output {
             }
         }
         out!("{}", human::check_summary(program, differences.len(), warnings.len()));
+    }
+
+    /// `introspect`'s entries as YAML on stdout (or inside the JSON document), and what needs a
+    /// person's attention on stderr, where a paste of stdout leaves it out.
+    pub fn manifest_entries(&self, entries: &[Entry]) {
+        let yaml = manifest_entry::render(entries);
+        let warnings: Vec<&str> = entries.iter().flat_map(|e| e.warnings.iter().map(String::as_str)).collect();
+        if self.json {
+            out!("{}", json::introspect(&yaml, &warnings));
+        } else {
+            let _ = std::io::stdout().lock().write_all(yaml.as_bytes());
+        }
+        for w in warnings {
+            err!("warning: {w}");
+        }
     }
 }
