@@ -22,7 +22,7 @@ fn candidate_dirs() -> Vec<PathBuf> {
     if let Some(dir) = std::env::var_os(PG_BIN_ENV).filter(|d| !d.is_empty()) {
         return vec![PathBuf::from(dir)];
     }
-    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(versions_dir())
         .into_iter()
         .flatten()
         .flatten()
@@ -30,7 +30,9 @@ fn candidate_dirs() -> Vec<PathBuf> {
         .collect();
     versions.sort_by(|a, b| b.0.cmp(&a.0));
     let mut dirs: Vec<PathBuf> = versions.into_iter().map(|(_, d)| d).collect();
-    dirs.push(PathBuf::from("/usr/local/pgsql/bin"));
+    if cfg!(unix) {
+        dirs.push(PathBuf::from("/usr/local/pgsql/bin"));
+    }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if out.status.success() && !dir.is_empty() {
@@ -41,6 +43,17 @@ fn candidate_dirs() -> Vec<PathBuf> {
     let mut seen = std::collections::HashSet::new();
     dirs.retain(|d| seen.insert(d.clone()));
     dirs
+}
+
+/// Where installers put one directory per major version: Debian's packages, or the EDB installer
+/// on Windows (`C:\Program Files\PostgreSQL\15\bin`).
+fn versions_dir() -> PathBuf {
+    if cfg!(windows) {
+        let program_files = std::env::var_os("ProgramFiles").unwrap_or_else(|| r"C:\Program Files".into());
+        PathBuf::from(program_files).join("PostgreSQL")
+    } else {
+        PathBuf::from("/usr/lib/postgresql")
+    }
 }
 
 /// "15" -> [15], "9.6" -> [9, 6]; anything else is not a version dir.
@@ -55,12 +68,21 @@ pub(super) fn find_binaries() -> Result<Binaries, ClusterError> {
 /// The first directory holding initdb, pg_ctl and postgres; psql from the same one, else from any
 /// candidate.
 fn find_binaries_in(candidates: &[PathBuf]) -> Result<Binaries, ClusterError> {
-    let has = |dir: &Path, name: &str| is_executable(&dir.join(name));
+    let has = |dir: &Path, name: &str| is_executable(&dir.join(exe(name)));
     let not_found = || ClusterError::BinariesNotFound { searched: candidates.to_vec() };
     let server =
         candidates.iter().find(|d| ["initdb", "pg_ctl", "postgres"].iter().all(|b| has(d, b))).ok_or_else(not_found)?;
     let psql_dir = std::iter::once(server).chain(candidates).find(|d| has(d, "psql")).ok_or_else(not_found)?;
-    Ok(Binaries { initdb: server.join("initdb"), pg_ctl: server.join("pg_ctl"), psql: psql_dir.join("psql") })
+    Ok(Binaries {
+        initdb: server.join(exe("initdb")),
+        pg_ctl: server.join(exe("pg_ctl")),
+        psql: psql_dir.join(exe("psql")),
+    })
+}
+
+/// A program's file name on this platform (`initdb.exe` on Windows).
+fn exe(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
 #[cfg(test)]

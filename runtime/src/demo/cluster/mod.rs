@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -22,7 +21,7 @@ mod user;
 
 use binaries::{find_binaries, Binaries};
 pub use error::ClusterError;
-use user::{server_user, traversable_by_others, RunAs};
+use user::{hand_over, server_user, traversable_by_others, RunAs};
 
 /// Names the directory of the PostgreSQL server binaries; overrides the search.
 pub const PG_BIN_ENV: &str = "PGBISYNC_PG_BIN";
@@ -90,11 +89,7 @@ impl Cluster {
         fs::create_dir(&socket_dir).map_err(io("creating socket dir"))?;
         for dir in [&root, &socket_dir] {
             // The server user must be able to traverse to, and write in, both.
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io("setting temp dir mode"))?;
-            if let Some((uid, gid)) = owner {
-                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-                    .map_err(io("handing temp dir to the postgres user"))?;
-            }
+            hand_over(dir, owner).map_err(io("handing temp dir to the server user"))?;
         }
         let mut cluster = Cluster {
             name: name.clone(),
@@ -124,7 +119,9 @@ impl Cluster {
             ports.push(port);
             let mut text = settings.clone();
             let _ = writeln!(text, "port = {port}\nlisten_addresses = '127.0.0.1'");
-            let _ = writeln!(text, "unix_socket_directories = '{}'", conf_escape(&socket_dir.to_string_lossy()));
+            // Windows servers make no Unix-domain socket by default; the URL uses TCP anyway.
+            let sockets = if cfg!(unix) { socket_dir.to_string_lossy().into_owned() } else { String::new() };
+            let _ = writeln!(text, "unix_socket_directories = '{}'", conf_escape(&sockets));
             fs::write(cluster.data_dir.join("pgbisync.conf"), text).map_err(io("writing pgbisync.conf"))?;
             let log_start = fs::metadata(&cluster.log_file).map(|m| m.len()).unwrap_or(0);
             let args = os!["-D", &data, "-l", &cluster.log_file, "-w", "-t", "60", "start"];
