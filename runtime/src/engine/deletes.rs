@@ -76,9 +76,7 @@ pub(crate) async fn delete_table<C: GenericClient>(
         .map_err(on_source)?;
     let tx = target.transaction().await.map_err(on_target)?;
     set_settings(&tx, manifest, options.tenant.as_deref(), DateTime::<Utc>::UNIX_EPOCH).await.map_err(on_target)?;
-    // JIT off on both sides, as for a table's sync: compiling costs more than the scans save.
-    tx.batch_execute("SET LOCAL work_mem = '128MB'; SET LOCAL jit = off").await.map_err(on_target)?;
-    source_tx.batch_execute("SET LOCAL jit = off").await.map_err(on_source)?;
+    tx.batch_execute("SET LOCAL work_mem = '128MB'").await.map_err(on_target)?;
     set_lock_timeout(&tx, options).await.map_err(on_target)?;
 
     let keys = keyset::compare(

@@ -194,15 +194,8 @@ mod tests {
         let now = Utc::now();
         let state = State {
             tables: vec![TableState {
-                direction: Direction::Forward,
-                table: "odd\"name",
                 watermark: Some(now - chrono::TimeDelta::seconds(90)),
-                last: None,
-                rows_written_total: 0,
-                rows_set_aside_total: 0,
-                rows_deleted_total: 0,
-                failures_total: 0,
-                delete_failures_total: 0,
+                ..TableState::new(Direction::Forward, "odd\"name")
             }],
             passes: super::super::Passes::default(),
         };

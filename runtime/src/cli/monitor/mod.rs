@@ -48,6 +48,23 @@ struct TableState {
     delete_failures_total: u64,
 }
 
+impl TableState {
+    /// A table not synced yet in this run: no watermark read, every counter at zero.
+    fn new(direction: Direction, table: &'static str) -> TableState {
+        TableState {
+            direction,
+            table,
+            watermark: None,
+            last: None,
+            rows_written_total: 0,
+            rows_set_aside_total: 0,
+            rows_deleted_total: 0,
+            failures_total: 0,
+            delete_failures_total: 0,
+        }
+    }
+}
+
 /// The table's latest sync.
 struct LastRun {
     rows_written: u64,
@@ -88,17 +105,7 @@ impl Monitor {
         let tables = Direction::BOTH
             .iter()
             .flat_map(|d| inv.program.tables(*d, &options.tables))
-            .map(|t| TableState {
-                direction: t.spec().direction,
-                table: t.spec().name,
-                watermark: None,
-                last: None,
-                rows_written_total: 0,
-                rows_set_aside_total: 0,
-                rows_deleted_total: 0,
-                failures_total: 0,
-                delete_failures_total: 0,
-            })
+            .map(|t| TableState::new(t.spec().direction, t.spec().name))
             .collect();
         Arc::new(Monitor {
             every,
