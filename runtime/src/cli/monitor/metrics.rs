@@ -84,32 +84,49 @@ pub(super) fn render(state: &State, every: Duration, now: DateTime<Utc>) -> Stri
     });
 
     let passes = &state.passes;
-    out.family("pgbisync_interval_seconds", "gauge", "The --every interval between passes.");
-    out.sample("pgbisync_interval_seconds", &[], Value::Real(every.as_secs_f64()));
-    out.family("pgbisync_passes_total", "counter", "Passes run since the process started.");
-    out.sample("pgbisync_passes_total", &[], Value::Count(passes.total));
-    out.family(
+    let last = passes.last.as_ref();
+    out.single(
+        "pgbisync_interval_seconds",
+        "gauge",
+        "The --every interval between passes.",
+        Some(Value::Real(every.as_secs_f64())),
+    );
+    out.single(
+        "pgbisync_passes_total",
+        "counter",
+        "Passes run since the process started.",
+        Some(Value::Count(passes.total)),
+    );
+    out.single(
         "pgbisync_pass_failures_total",
         "counter",
         "Passes that did not succeed (a table failed or set rows aside, or the pass could not run).",
+        Some(Value::Count(passes.failures_total)),
     );
-    out.sample("pgbisync_pass_failures_total", &[], Value::Count(passes.failures_total));
-    out.family("pgbisync_last_pass_success", "gauge", "1 when the last pass succeeded, else 0.");
-    out.family("pgbisync_last_pass_timestamp_seconds", "gauge", "When the last pass finished (Unix time).");
-    out.family("pgbisync_last_pass_duration_seconds", "gauge", "How long the last pass took.");
-    if let Some(last) = &passes.last {
-        out.sample("pgbisync_last_pass_success", &[], Value::Count(u64::from(last.failure.is_none())));
-        out.sample("pgbisync_last_pass_timestamp_seconds", &[], Value::Real(unix_seconds(last.finished_at)));
-        out.sample("pgbisync_last_pass_duration_seconds", &[], Value::Real(last.took.as_secs_f64()));
-    }
-    out.family(
+    out.single(
+        "pgbisync_last_pass_success",
+        "gauge",
+        "1 when the last pass succeeded, else 0.",
+        last.map(|l| Value::Count(u64::from(l.failure.is_none()))),
+    );
+    out.single(
+        "pgbisync_last_pass_timestamp_seconds",
+        "gauge",
+        "When the last pass finished (Unix time).",
+        last.map(|l| Value::Real(unix_seconds(l.finished_at))),
+    );
+    out.single(
+        "pgbisync_last_pass_duration_seconds",
+        "gauge",
+        "How long the last pass took.",
+        last.map(|l| Value::Real(l.took.as_secs_f64())),
+    );
+    out.single(
         "pgbisync_last_success_timestamp_seconds",
         "gauge",
         "When the last pass that succeeded finished (Unix time).",
+        passes.last_success.map(|(_, at)| Value::Real(unix_seconds(at))),
     );
-    if let Some((_, at)) = passes.last_success {
-        out.sample("pgbisync_last_success_timestamp_seconds", &[], Value::Real(unix_seconds(at)));
-    }
     out.text
 }
 
@@ -125,6 +142,16 @@ impl Exposition {
         let _ = writeln!(self.text, "# TYPE {name} {kind}");
     }
 
+    /// A metric of one unlabelled sample (none while its value is not known yet).
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: Option<Value>) {
+        self.family(name, kind, help);
+        if let Some(value) = value {
+            self.sample(name, &[], value);
+        }
+    }
+
+    /// A sample of the metric whose `family` was written last: the format keeps a metric's lines
+    /// together.
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: Value) {
         self.text.push_str(name);
         if !labels.is_empty() {
