@@ -25,10 +25,6 @@ async fn pair_with_jobs() -> Pair {
     pair
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port()
-}
-
 /// One HTTP request on its own connection: the status code and the body, or `None` while nothing
 /// listens.
 async fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod pooler;
+pub mod running;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -187,6 +188,11 @@ pub async fn count(client: &Client, table_and_filter: &str) -> i64 {
 
 pub fn small_sample() -> SampleSize {
     SampleSize { masters: 10, transactional: 50, mobile: 3 }
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port()
 }
 
 /// The `pgbisync` binary built next to this test executable (`target/<profile>/pgbisync`), for tests

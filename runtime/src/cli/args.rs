@@ -48,6 +48,9 @@ pub enum Command {
     Reverse(SyncArgs),
     /// Forward, then reverse; with --every, repeat until interrupted.
     Run(RunArgs),
+    /// Ask the `run --every` going against this desktop database for a pass now (exit 3 when none
+    /// is going). Works from any process or machine that reaches the desktop database.
+    Trigger,
     /// Per table and direction: watermark, last run, rows, status, last error, rejects.
     Status,
     /// Compare both live databases with the manifest; exit 1 on any difference.
@@ -142,6 +145,17 @@ pub struct RunArgs {
     /// or on an address given in full (e.g. 0.0.0.0:9750, reachable from other machines).
     #[arg(long, value_name = "[ADDRESS:]PORT", requires = "every", value_parser = super::monitor::parse_listen)]
     pub listen: Option<std::net::SocketAddr>,
+    /// With --every, start passes only in this window of this machine's local time (the desktop's):
+    /// `08:00-20:00`, `Mon-Fri 08:00-18:30`, `22:00-06:00`; repeat for more windows. A pass that
+    /// starts inside runs to its end; a manual trigger (SIGHUP, `pgbisync trigger`) runs one at any hour.
+    #[arg(long, value_name = "[DAYS ]HH:MM-HH:MM", requires = "every", value_parser = super::schedule::parse_window)]
+    pub between: Vec<super::schedule::Window>,
+    /// After a pass that did not fully succeed, run this shell command (`sh -c`; `cmd /C` on Windows)
+    /// with the failed tables: a summary in PGBISYNC_SUMMARY, PGBISYNC_FAILED_TABLES,
+    /// PGBISYNC_EXIT_CODE and PGBISYNC_CONSECUTIVE_FAILURES, a report on stdin, JSON in
+    /// PGBISYNC_FAILURE_JSON. It gets 60 s; the database URLs are not passed to it.
+    #[arg(long, value_name = "COMMAND")]
+    pub on_failure: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,14 +10,17 @@ mod error;
 mod introspect;
 mod logging;
 mod monitor;
+mod on_failure;
 mod output;
 mod reset;
 mod restore;
 mod run;
+mod schedule;
 mod signal;
 mod status;
 mod sync;
 mod tables;
+mod trigger;
 mod verify;
 
 pub use logging::init_logging;
@@ -98,6 +101,7 @@ async fn dispatch(inv: &Invocation<'_>, command: &Command) -> Result<i32, Comman
         Command::Reverse(args) => sync::run(inv, &[Direction::Reverse], args).await,
         Command::Run(args) => run::run(inv, args).await,
         Command::Status => status::run(inv).await,
+        Command::Trigger => trigger::run(inv).await,
         Command::Check => check::run(inv).await,
         Command::Bootstrap => bootstrap::run(inv).await,
         Command::Reset { direction, tables } => reset::run(inv, *direction, tables).await,

@@ -9,7 +9,10 @@ use super::output::{Output, SyncProgress};
 use super::signal::stop_requested;
 use super::{exit, Invocation};
 use crate::engine::lock::{self, Lock};
-use crate::engine::{self, connect, Both, Connections, Observer, RunReport, Silent, SyncOptions};
+use crate::engine::trigger;
+use crate::engine::{
+    self, connect, connect_listening, Both, Connections, Notifications, Observer, RunReport, Silent, SyncOptions,
+};
 use crate::program::Program;
 use crate::spec::{Direction, Side};
 
@@ -72,6 +75,17 @@ pub(super) async fn take_lock(inv: &Invocation<'_>) -> Result<Client, CommandErr
     let client = connect(&inv.url(Side::Desktop)?).await?;
     match lock::acquire(client).await.map_err(CommandError::Lock)? {
         Lock::Held(client) => Ok(client),
+        Lock::Busy { holder } => Err(CommandError::LockBusy { holder }),
+    }
+}
+
+/// [`take_lock`], with the lock's session listening for `pgbisync trigger`: from before the lock is
+/// taken, as a trigger is sent only once a run is seen to hold the lock.
+pub(super) async fn take_lock_listening(inv: &Invocation<'_>) -> Result<(Client, Notifications), CommandError> {
+    let (client, notifications) = connect_listening(&inv.url(Side::Desktop)?).await?;
+    trigger::listen(&client).await.map_err(CommandError::on(Side::Desktop))?;
+    match lock::acquire(client).await.map_err(CommandError::Lock)? {
+        Lock::Held(client) => Ok((client, notifications)),
         Lock::Busy { holder } => Err(CommandError::LockBusy { holder }),
     }
 }

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_postgres::{AsyncMessage, Client, Connection, NoTls, Notification};
 
 use crate::config::ConnectionUrl;
 use crate::spec::Direction;
@@ -102,6 +105,19 @@ fn tls_mode(url: &str) -> (TlsMode, String) {
 
 /// Opens one connection, with TLS as the URL's `sslmode` asks.
 pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
+    open(url, None).await
+}
+
+/// What `LISTEN` delivers on a connection opened with [`connect_listening`].
+pub type Notifications = tokio::sync::mpsc::UnboundedReceiver<Notification>;
+
+/// [`connect`], keeping the `NOTIFY` messages the session receives (the driver drops them).
+pub async fn connect_listening(url: &ConnectionUrl) -> Result<(Client, Notifications), ConnectError> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    Ok((open(url, Some(tx)).await?, rx))
+}
+
+async fn open(url: &ConnectionUrl, notify: Option<UnboundedSender<Notification>>) -> Result<Client, ConnectError> {
     let (mode, driver_url) = tls_mode(url.expose());
     let mut config: tokio_postgres::Config =
         driver_url.parse().map_err(|e: tokio_postgres::Error| ConnectError::BadUrl {
@@ -134,14 +150,14 @@ pub async fn connect(url: &ConnectionUrl) -> Result<Client, ConnectError> {
     let handshake = async {
         if mode == TlsMode::Disable {
             let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
-            tokio::spawn(drive(connection));
+            tokio::spawn(drive(connection, notify));
             Ok(client)
         } else {
             // prefer/require encrypt without checking the certificate, as libpq does; verify-full
             // checks the chain against the web PKI roots and the host name.
             let tls = super::tls::connector(mode == TlsMode::VerifyFull);
             let (client, connection) = config.connect(tls).await.map_err(unreachable)?;
-            tokio::spawn(drive(connection));
+            tokio::spawn(drive(connection, notify));
             Ok(client)
         }
     };
@@ -193,11 +209,26 @@ fn bound_dead_peers(config: &mut tokio_postgres::Config) {
     }
 }
 
-async fn drive<F>(connection: F)
+/// Runs the connection until it closes, handing each notification to `notify` when there is one.
+async fn drive<S, T>(mut connection: Connection<S, T>, notify: Option<UnboundedSender<Notification>>)
 where
-    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
 {
-    if let Err(e) = connection.await {
-        tracing::debug!(error = %e, "connection closed");
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(AsyncMessage::Notification(n)) => {
+                if let Some(tx) = &notify {
+                    let _ = tx.send(n);
+                }
+            }
+            Ok(AsyncMessage::Notice(notice)) => tracing::debug!(notice = %notice, "server notice"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "connection closed");
+                return;
+            }
+        }
     }
 }

@@ -20,7 +20,12 @@ pub async fn acquire(client: Client) -> Result<Lock, tokio_postgres::Error> {
     if got {
         return Ok(Lock::Held(client));
     }
-    let holder = client
+    Ok(Lock::Busy { holder: holder(&client).await? })
+}
+
+/// The pid of the session holding the run lock, when one does and this role can see it.
+pub async fn holder(client: &Client) -> Result<Option<i32>, tokio_postgres::Error> {
+    let row = client
         .query_opt(
             &format!(
                 "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
@@ -28,7 +33,6 @@ pub async fn acquire(client: Client) -> Result<Lock, tokio_postgres::Error> {
             ),
             &[],
         )
-        .await?
-        .map(|r| r.get(0));
-    Ok(Lock::Busy { holder })
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }

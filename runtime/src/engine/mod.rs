@@ -25,10 +25,11 @@ mod retry;
 pub(crate) mod schema_check;
 pub(crate) mod status;
 mod tls;
+pub(crate) mod trigger;
 pub(crate) mod verify;
 mod watermark;
 
-pub use connections::{connect, ConnectError, Connections};
+pub use connections::{connect, connect_listening, ConnectError, Connections, Notifications};
 pub use error::{EngineError, TableError, UnknownTables};
 pub use observer::{Both, Observer, Silent};
 pub use report::{DeleteOutcome, DeleteReport, DirectionReport, RunReport, Status, TableReport};

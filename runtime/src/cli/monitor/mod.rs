@@ -12,9 +12,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Local, Utc};
 
 use super::error::CommandError;
+use super::schedule::Schedule;
 use super::Invocation;
 use crate::engine::{Connections, DeleteReport, Observer, Status, SyncOptions, TableReport};
 use crate::spec::Direction;
@@ -25,6 +26,7 @@ const REASONS_SHOWN: usize = 3;
 /// The state `/healthz` and `/metrics` read, updated as each table and pass finishes.
 pub(super) struct Monitor {
     every: Duration,
+    schedule: Schedule,
     dry_run: bool,
     state: Mutex<State>,
 }
@@ -101,7 +103,12 @@ struct PassOutcome {
 
 impl Monitor {
     /// A monitor of the tables `options` select, for passes every `every`.
-    pub(super) fn new(inv: &Invocation<'_>, options: &SyncOptions, every: Duration) -> Arc<Monitor> {
+    pub(super) fn new(
+        inv: &Invocation<'_>,
+        options: &SyncOptions,
+        every: Duration,
+        schedule: Schedule,
+    ) -> Arc<Monitor> {
         let tables = Direction::BOTH
             .iter()
             .flat_map(|d| inv.program.tables(*d, &options.tables))
@@ -109,6 +116,7 @@ impl Monitor {
             .collect();
         Arc::new(Monitor {
             every,
+            schedule,
             dry_run: options.dry_run,
             state: Mutex::new(State { tables, passes: Passes::default() }),
         })
@@ -119,10 +127,14 @@ impl Monitor {
     pub(super) async fn listen(
         self: &Arc<Self>,
         inv: &Invocation<'_>,
-        connections: &mut Connections,
+        connections: Option<&mut Connections>,
         addr: SocketAddr,
     ) -> Result<(), CommandError> {
-        match stored_watermarks(inv, connections).await {
+        let stored = match connections {
+            Some(connections) => stored_watermarks(inv, connections).await,
+            None => Err(CommandError::Usage("the databases are not reachable yet".into())),
+        };
+        match stored {
             Ok(rows) => {
                 let mut state = self.lock();
                 for (direction, table, watermark) in rows {
@@ -180,7 +192,8 @@ impl Monitor {
 
     /// `/healthz`: whether the run is healthy, and why (or why not), as one line.
     fn health(&self) -> (bool, String) {
-        health::judge(&self.lock().passes, self.every, Instant::now())
+        let window = health::Window::of(&self.schedule, &Local::now());
+        health::judge(&self.lock().passes, self.every, Instant::now(), window)
     }
 
     /// `/metrics`: the Prometheus text exposition.

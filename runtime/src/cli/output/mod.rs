@@ -86,6 +86,20 @@ impl Output {
         }
     }
 
+    /// `pgbisync trigger`: whether a run heard it.
+    pub fn triggered(&self, holder: Option<i32>) {
+        if self.json {
+            out!("{}", serde_json::json!({ "triggered": holder.is_some(), "run_pid": holder }));
+            return;
+        }
+        match holder {
+            Some(pid) => out!("trigger sent: the run holding the lock (desktop backend pid {pid}) starts a pass now, or right after the pass in hand"),
+            None => err!(
+                "error: no pgbisync run holds the lock on this desktop database, so nothing heard the trigger; start one with `pgbisync run --every 5m`, or sync once with `pgbisync run`"
+            ),
+        }
+    }
+
     pub fn codegen(&self, source: &str) {
         let _ = std::io::stdout().lock().write_all(source.as_bytes());
     }
