@@ -55,6 +55,9 @@ pub enum Command {
     Status,
     /// Compare both live databases with the manifest; exit 1 on any difference.
     Check,
+    /// Preflight: connections (TLS, pooler), server versions, time zones and clocks, privileges,
+    /// indexes and `check`'s differences, as one list with a fix for each; exit 1 on a problem.
+    Doctor,
     /// Create or upgrade the metadata tables now (every sync also does this itself).
     Bootstrap,
     /// Set watermarks back so the next run is a full pass.

@@ -6,6 +6,7 @@ mod bootstrap;
 mod check;
 mod codegen;
 mod demo;
+mod doctor;
 mod error;
 mod introspect;
 mod logging;
@@ -103,6 +104,7 @@ async fn dispatch(inv: &Invocation<'_>, command: &Command) -> Result<i32, Comman
         Command::Status => status::run(inv).await,
         Command::Trigger => trigger::run(inv).await,
         Command::Check => check::run(inv).await,
+        Command::Doctor => doctor::run(inv).await,
         Command::Bootstrap => bootstrap::run(inv).await,
         Command::Reset { direction, tables } => reset::run(inv, *direction, tables).await,
         Command::Restore { table, keys, since } => restore::run(inv, table, keys, *since).await,

@@ -19,8 +19,12 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<i32, CommandError> {
 /// Why a waiting run starts a pass before its interval is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Trigger {
+    /// SIGHUP, which Windows has no equivalent of (`pgbisync trigger` serves there).
+    #[cfg_attr(not(unix), allow(dead_code))]
     Hangup,
-    Notified { by: String },
+    Notified {
+        by: String,
+    },
 }
 
 impl std::fmt::Display for Trigger {

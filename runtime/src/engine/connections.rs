@@ -80,6 +80,28 @@ enum TlsMode {
     VerifyFull,
 }
 
+/// The URL's `sslmode` as pgbisync applies it (`prefer` when it names none).
+pub(crate) fn sslmode(url: &ConnectionUrl) -> &'static str {
+    match tls_mode(url.expose()).0 {
+        TlsMode::Disable => "disable",
+        TlsMode::Prefer => "prefer",
+        TlsMode::Require => "require",
+        TlsMode::VerifyFull => "verify-full",
+    }
+}
+
+/// The host and port the URL connects to first (`None` for a Unix socket or an unparsable URL).
+pub(crate) fn tcp_address(url: &ConnectionUrl) -> Option<(String, u16)> {
+    let config: tokio_postgres::Config = tls_mode(url.expose()).1.parse().ok()?;
+    match config.get_hosts().first()? {
+        tokio_postgres::config::Host::Tcp(host) => {
+            Some((host.clone(), config.get_ports().first().copied().unwrap_or(5432)))
+        }
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => None,
+    }
+}
+
 fn tls_mode(url: &str) -> (TlsMode, String) {
     for (needle, mode) in [
         ("sslmode=verify-full", TlsMode::VerifyFull),

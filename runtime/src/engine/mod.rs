@@ -9,6 +9,7 @@ pub(crate) mod bootstrap;
 mod connections;
 pub(crate) mod db_error;
 mod deletes;
+pub(crate) mod doctor;
 mod error;
 pub(crate) mod introspect;
 mod keyset;

@@ -11,7 +11,8 @@ use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
 use crate::engine::names::ident;
-use crate::spec::{ManifestSpec, SideTable, TableSpec};
+use crate::program::Program;
+use crate::spec::{Direction, ManifestSpec, Side, SideTable, TableSpec};
 
 pub use keys::missing_target_keys;
 pub use touch::missing_touch_triggers;
@@ -34,6 +35,58 @@ impl std::fmt::Display for Difference {
             None => write!(f, "{} table {}: {}", self.side, self.table, self.problem),
         }
     }
+}
+
+/// What `check` finds on one side: differences fail it, warnings are printed and do not.
+#[derive(Debug, Default)]
+pub struct SideFindings {
+    pub differences: Vec<Difference>,
+    pub warnings: Vec<Difference>,
+}
+
+/// Everything `check` compares on one side: the columns of every table the manifest declares there,
+/// the sources' tracking triggers, the targets' NOT NULL constraints and keys.
+pub async fn examine_side<C: GenericClient>(
+    client: &C,
+    program: &Program,
+    side: Side,
+) -> Result<SideFindings, tokio_postgres::Error> {
+    let specs: Vec<&'static TableSpec> = program.tables.iter().map(|t| t.spec()).collect();
+    let sides = side_tables(&specs, side);
+    let names: Vec<&str> = sides.iter().map(|s| s.name).collect();
+    let live = live_columns(client, &names).await?;
+    let mut found = SideFindings::default();
+    for st in sides {
+        let is_source = specs.iter().any(|s| s.source.side == side && s.source.name == st.name);
+        found.differences.extend(compare(st, &live, is_source));
+    }
+    let sources: Vec<&TableSpec> = specs.iter().copied().filter(|s| s.source.side == side).collect();
+    let targets: Vec<&TableSpec> = specs.iter().copied().filter(|s| s.target.side == side).collect();
+    found.differences.extend(missing_touch_triggers(client, &sources, &live).await?);
+    found.differences.extend(target_not_null(client, program.manifest, &targets, &live).await?);
+    let unkeyed = missing_target_keys(client, &targets, &live).await?;
+    // The legacy desktop has no keys on many tables, and reverse runs only insert rows born in the
+    // cloud, one run at a time (the run lock): a reverse target without a key is a slower
+    // anti-join, not a wrong one, so it is a warning.
+    if side == Direction::Forward.target() {
+        found.differences.extend(unkeyed);
+    } else {
+        found.warnings.extend(unkeyed);
+    }
+    Ok(found)
+}
+
+/// Every table the manifest declares on one side, once each.
+fn side_tables(specs: &[&'static TableSpec], side: Side) -> Vec<&'static SideTable> {
+    let mut sides: Vec<&'static SideTable> = Vec::new();
+    for s in specs {
+        for st in [&s.source, &s.target] {
+            if st.side == side && !sides.iter().any(|x| x.name == st.name) {
+                sides.push(st);
+            }
+        }
+    }
+    sides
 }
 
 /// Live columns of tables as `(table, column) -> (format_type, not null)`.

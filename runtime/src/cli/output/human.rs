@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::engine::doctor::{count, Finding, Severity};
 use crate::engine::schema_check::Difference;
 use crate::engine::status::StatusRow;
 use crate::engine::verify::VerifyReport;
@@ -199,5 +200,32 @@ pub fn check_summary(program: &Program, differences: usize, warnings: usize) -> 
         format!("both databases match the manifest ({} table-directions{warned})", program.tables.len())
     } else {
         format!("{differences} difference(s) from the manifest {}{warned}", program.manifest.path)
+    }
+}
+
+/// One item: its weight, where, what; then the fix, indented.
+pub fn doctor_finding(f: &Finding) -> Vec<String> {
+    let weight = match f.severity {
+        Severity::Problem => "PROBLEM",
+        Severity::Warning => "warning",
+        Severity::Ok => "ok",
+    };
+    let place = match (&f.side, &f.table) {
+        (Some(side), Some(table)) => format!("{side} {}, {table}", f.area.as_str()),
+        (Some(side), None) => format!("{side} {}", f.area.as_str()),
+        (None, _) => f.area.as_str().to_string(),
+    };
+    let mut lines = vec![format!("{weight:<8}{place}: {}", f.message)];
+    if let Some(fix) = &f.fix {
+        lines.push(format!("        fix: {fix}"));
+    }
+    lines
+}
+
+pub fn doctor_summary(findings: &[Finding]) -> String {
+    match (count(findings, Severity::Problem), count(findings, Severity::Warning)) {
+        (0, 0) => "no problems found: this deployment is ready to sync".to_string(),
+        (0, w) => format!("no problems, {w} warning(s): it will sync; the warnings cost speed or clarity"),
+        (p, w) => format!("{p} problem(s), {w} warning(s): fix the problems before syncing"),
     }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::engine::doctor::{count, Finding, Severity};
 use crate::engine::schema_check::Difference;
 use crate::engine::status::StatusRow;
 use crate::engine::verify::VerifyReport;
@@ -49,6 +50,14 @@ pub fn verify(reports: &[VerifyReport], exit_code: i32) -> Value {
 
 pub fn check(differences: &[Difference], warnings: &[Difference]) -> Value {
     json!({ "differences": differences, "warnings": warnings })
+}
+
+pub fn doctor(findings: &[Finding]) -> Value {
+    json!({
+        "findings": findings,
+        "problems": count(findings, Severity::Problem),
+        "warnings": count(findings, Severity::Warning),
+    })
 }
 
 pub fn introspect(yaml: &str, warnings: &[&str]) -> Value {

@@ -27,6 +27,7 @@ macro_rules! err {
 }
 pub(super) use out;
 
+use crate::engine::doctor::{Finding, Severity};
 use crate::engine::introspect::Entry;
 use crate::engine::schema_check::Difference;
 use crate::engine::status::StatusRow;
@@ -178,6 +179,23 @@ impl Output {
             }
         }
         out!("{}", human::check_summary(program, differences.len(), warnings.len()));
+    }
+
+    /// `doctor`'s list: problems first, then warnings, then what is fine; `--quiet` leaves out the
+    /// fine.
+    pub fn doctor(&self, findings: &[Finding]) {
+        if self.json {
+            out!("{}", json::doctor(findings));
+            return;
+        }
+        let mut sorted: Vec<&Finding> = findings.iter().filter(|f| !self.quiet || f.severity != Severity::Ok).collect();
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        for f in sorted {
+            for line in human::doctor_finding(f) {
+                out!("{line}");
+            }
+        }
+        out!("{}", human::doctor_summary(findings));
     }
 
     /// `introspect`'s entries as YAML on stdout (or inside the JSON document), and what needs a
