@@ -78,7 +78,11 @@ pub async fn examine(client: &Client, program: &Program, side: Side) -> Vec<Find
         }
         let columns = w.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
         let index = ident(&format!("{}_{}_idx", w.table, w.columns.join("_")));
-        let size = if estimated >= 0.0 { format!("about {} rows", estimated as i64) } else { "never analyzed".into() };
+        let size = if estimated >= 0.0 {
+            format!("about {} rows", estimated as i64)
+        } else {
+            "size unknown: never analyzed".into()
+        };
         findings.push(
             Finding::new(
                 Severity::Warning,

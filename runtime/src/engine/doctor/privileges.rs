@@ -136,7 +136,7 @@ async fn check(client: &Client, program: &Program, side: Side) -> Result<Vec<Fin
                     Severity::Problem,
                     Area::Privileges,
                     Some(side),
-                    format!("{user} lacks {} on {name}, which {} needs", lacking.join(", "), need.why.join(" and ")),
+                    format!("{user} lacks {} on {name}, needed because {}", lacking.join(", "), need.why.join(" and ")),
                 )
                 .table(name)
                 .fix(format!("GRANT {} ON TABLE {qualified} TO {};", lacking.join(", "), ident(&user))),
