@@ -4,26 +4,11 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::running::Running;
 use support::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-/// A pair whose desktop holds five jobs of one firm and nothing that a sync would set aside.
-async fn pair_with_jobs() -> Pair {
-    let pair = Pair::with_schema().await;
-    pair.desktop_client()
-        .await
-        .batch_execute(
-            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
-             INSERT INTO jobshead (org_id, job_id, client_id, work_desc) SELECT 1, g, 10, 'job' FROM generate_series(1, 5) g",
-        )
-        .await
-        .expect("loading jobs");
-    pair
-}
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP request on its own connection: the status code and the body, or `None` while nothing
 /// listens.
@@ -177,36 +162,18 @@ fn the_prometheus_parser_of_these_tests_refuses_what_the_format_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_serves_metrics_and_healthz_follows_the_cloud_going_away_and_coming_back() {
-    let pair = pair_with_jobs().await;
+    let pair = Pair::with_jobs().await;
     let port = free_port();
-    let mut child = tokio::process::Command::new(pgbisync_binary())
-        .args(["run", "--every", "1s", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DESKTOP_DATABASE_URL", pair.desktop_url())
-        .env("CLOUD_DATABASE_URL", pair.cloud_url())
-        .env("PGBISYNC_ORG_ID", TENANT)
-        .env_remove("PGBISYNC_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting pgbisync");
-    // Drained as it runs, so a full pipe never stalls the run; kept for the failure messages.
-    let printed = Arc::new(Mutex::new(String::new()));
-    for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        child.stderr.take().map(|s| Box::new(s) as _),
-    ] {
-        let (printed, stream) = (Arc::clone(&printed), stream.expect("a piped stream"));
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut printed = printed.lock().unwrap();
-                printed.push_str(&line);
-                printed.push('\n');
-            }
-        });
-    }
-    let log = || printed.lock().unwrap().clone();
+    let (desktop, cloud, dir) = (pair.desktop_url(), pair.cloud_url(), tempfile::tempdir().unwrap());
+    let env = [
+        ("DESKTOP_DATABASE_URL", desktop.as_str()),
+        ("CLOUD_DATABASE_URL", cloud.as_str()),
+        ("PGBISYNC_ORG_ID", TENANT),
+    ];
+    let listen = format!("127.0.0.1:{port}");
+    let mut child =
+        Running::start(&pgbisync_binary(), dir.path(), &env, &["run", "--every", "1s", "--listen", &listen]);
+    let log = || child.log();
 
     // Before the first pass has finished it is not healthy yet; then it is.
     let first =
@@ -268,12 +235,13 @@ async fn listen_serves_metrics_and_healthz_follows_the_cloud_going_away_and_comi
     healthz_until(port, Duration::from_secs(60), |status, _| status == 200)
         .await
         .unwrap_or_else(|seen| panic!("/healthz did not recover with the cloud back: {seen}\n{}", log()));
-    assert!(child.try_wait().expect("polling pgbisync").is_none(), "the run survived the outage:\n{}", log());
+    let survived = child.is_running();
+    assert!(survived, "the run survived the outage:\n{}", child.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_format_json_writes_one_object_per_line_with_each_tables_result_as_fields() {
-    let pair = pair_with_jobs().await;
+    let pair = Pair::with_jobs().await;
     let dir = tempfile::tempdir().expect("an empty working directory");
     let (desktop_url, cloud_url) = (pair.desktop_url(), pair.cloud_url());
     let env = [
@@ -335,7 +303,7 @@ async fn log_format_json_writes_one_object_per_line_with_each_tables_result_as_f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_each_tables_lag_and_its_kept_deletes() {
-    let pair = pair_with_jobs().await;
+    let pair = Pair::with_jobs().await;
     let dir = tempfile::tempdir().expect("an empty working directory");
     let (desktop_url, cloud_url) = (pair.desktop_url(), pair.cloud_url());
     let env = [

@@ -12,20 +12,6 @@ use std::time::Duration;
 use support::running::Running;
 use support::*;
 
-/// A pair whose desktop holds five jobs of one firm and nothing that a sync would set aside.
-async fn pair_with_jobs() -> Pair {
-    let pair = Pair::with_schema().await;
-    pair.desktop_client()
-        .await
-        .batch_execute(
-            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
-             INSERT INTO jobshead (org_id, job_id, client_id, work_desc) SELECT 1, g, 10, 'job' FROM generate_series(1, 5) g",
-        )
-        .await
-        .expect("loading jobs");
-    pair
-}
-
 fn env(pair: &Pair) -> Vec<(&'static str, String)> {
     vec![
         ("DESKTOP_DATABASE_URL", pair.desktop_url()),
@@ -59,7 +45,7 @@ fn window_later() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_its_window_a_run_waits_and_a_trigger_or_sighup_runs_a_pass_at_once() {
-    let pair = pair_with_jobs().await;
+    let pair = Pair::with_jobs().await;
     let dir = tempfile::tempdir().unwrap();
     let env = env(&pair);
     let window = window_later();
@@ -97,7 +83,7 @@ async fn outside_its_window_a_run_waits_and_a_trigger_or_sighup_runs_a_pass_at_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inside_its_window_a_run_syncs_at_once() {
-    let pair = pair_with_jobs().await;
+    let pair = Pair::with_jobs().await;
     let dir = tempfile::tempdir().unwrap();
     let env = env(&pair);
     let now = chrono::Local::now();
@@ -146,7 +132,7 @@ fn var<'a>(env: &'a str, name: &str) -> Option<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_failure_runs_the_command_with_the_failed_tables_and_not_the_passwords() {
-    let pair = pair_with_jobs().await;
+    let pair = Pair::with_jobs().await;
     pair.cloud_client().await.batch_execute("ALTER TABLE jobshead DROP COLUMN worklocation").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().display().to_string();
@@ -278,7 +264,7 @@ fn for_this_machine(args: &[String], port: u16, hook: &str) -> Vec<String> {
 /// Runs the service's pgbisync arguments against a pair: a manual trigger (the window may be
 /// closed now) must sync the jobs, and SIGTERM must stop it cleanly.
 async fn runs_a_pass(args: &[String]) {
-    let pair = pair_with_jobs().await;
+    let pair = Pair::with_jobs().await;
     let dir = tempfile::tempdir().unwrap();
     let env = env(&pair);
     let args = for_this_machine(args, free_port(), "true");

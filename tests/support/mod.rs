@@ -51,6 +51,21 @@ impl Pair {
         Pair { desktop, cloud, program: pgbisync_generated::program() }
     }
 
+    /// Two servers with the manifest's tables, the desktop holding five jobs of one firm and nothing
+    /// a sync would set aside.
+    pub async fn with_jobs() -> Pair {
+        let pair = Pair::with_schema().await;
+        pair.desktop_client()
+            .await
+            .batch_execute(
+                "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+                 INSERT INTO jobshead (org_id, job_id, client_id, work_desc) SELECT 1, g, 10, 'job' FROM generate_series(1, 5) g",
+            )
+            .await
+            .expect("loading jobs");
+        pair
+    }
+
     /// Two servers with every manifest table created on both sides, empty.
     pub async fn with_schema() -> Pair {
         let pair = Pair::empty().await;
