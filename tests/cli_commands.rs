@@ -1,4 +1,4 @@
-//! The operator's commands around the sync itself: `bootstrap`, `check`, `status` and `reset`, as a
+//! The operator's commands around the sync itself: `bootstrap`, `check`, `status`, `reset` and `--env-file`, as a
 //! user runs them (the real binary, its exit code and its JSON).
 
 mod support;
@@ -70,4 +70,31 @@ async fn bootstrap_check_status_and_reset_do_what_an_operator_expects() {
     let (code, out) = run(&pair, &["check"]);
     assert_eq!(code, 1);
     assert!(out.contains("cloud table jobshead, column drivefolderkey: column is missing"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_file_is_read_from_the_path_given_and_a_missing_one_is_a_usage_error() {
+    let pair = Pair::with_jobs().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgbisync.env");
+    std::fs::write(
+        &file,
+        format!(
+            "DESKTOP_DATABASE_URL={}\nCLOUD_DATABASE_URL={}\nPGBISYNC_ORG_ID={TENANT}\n",
+            pair.desktop_url(),
+            pair.cloud_url()
+        ),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out, err) = run_binary_in(elsewhere.path(), &[], &["--env-file", path, "forward"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(count(&pair.cloud_client().await, "jobshead").await, 5);
+    let (code, _, err) = run_binary_in(elsewhere.path(), &[("PGBISYNC_ENV_FILE", path)], &["status"]).await;
+    assert_eq!(code, 0, "PGBISYNC_ENV_FILE serves as well: {err}");
+    let (code, _, err) =
+        run_binary_in(elsewhere.path(), &[], &["--env-file", "/nonexistent/pgbisync.env", "status"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read the env file /nonexistent/pgbisync.env"), "{err}");
 }

@@ -1,6 +1,7 @@
 //! `pgbisync doctor`, the preflight, against real servers: a ready pair passes and says what it
 //! found; a limited role is told every grant it lacks, and running the printed grants lets it sync;
-//! a missing index's printed CREATE INDEX removes the warning; an unreachable side is one problem
+//! a missing index's printed CREATE INDEX removes the warning; two empty databases are told to
+//! run `pgbisync schema`, whose SQL makes them pass; an unreachable side is one problem
 //! and the other side is still examined; a desktop behind a transaction-mode pooler is a problem.
 
 mod support;
@@ -170,4 +171,26 @@ async fn a_transaction_mode_pooler_is_detected_and_is_a_problem_only_in_front_of
         cloud.iter().any(|f| f["side"] == "cloud" && f["message"].as_str().unwrap().contains("transaction mode")),
         "{report:#}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_empty_databases_are_told_to_run_schema_and_its_sql_makes_them_pass() {
+    let pair = Pair::empty().await;
+    let (code, report) = doctor(&pair.desktop_url(), &pair.cloud_url()).await;
+    assert_eq!(code, 1, "{report:#}");
+    let missing = findings(&report, "problem", "schema");
+    assert_eq!(missing.len(), pair.program.schema.len() * 2, "each manifest table missing on each side: {report:#}");
+    assert!(missing.iter().all(|f| f["message"].as_str().unwrap().contains("pgbisync schema --")), "{report:#}");
+
+    let dir = tempfile::tempdir().unwrap();
+    for (side, client) in [("--desktop", pair.desktop_client().await), ("--cloud", pair.cloud_client().await)] {
+        let (code, sql, err) = run_binary_in(dir.path(), &[], &["schema", side]).await;
+        assert_eq!(code, 0, "{err}");
+        client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("pgbisync schema {side} output: {e}\n{sql}"));
+    }
+    let (code, report) = doctor(&pair.desktop_url(), &pair.cloud_url()).await;
+    assert_eq!(code, 0, "{report:#}");
+    let (code, _, err) = run_binary_in(dir.path(), &[], &["schema", "--cloud", "--table", "nothing_here"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no cloud table \"nothing_here\""), "{err}");
 }

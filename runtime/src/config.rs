@@ -71,6 +71,8 @@ pub fn redact(text: &str) -> String {
 pub enum ConfigError {
     #[error("no {side} database URL: set the environment variable {env}{hint}, or pass --{side}-url")]
     MissingUrl { side: Side, env: &'static str, hint: DotenvHint },
+    #[error("cannot read the env file {path} (--env-file or PGBISYNC_ENV_FILE): {why}; give the path of a file of NAME=value lines")]
+    EnvFile { path: String, why: String },
     #[error("the manifest scopes every read and delete to one tenant, and {env} is not set: set {env} to this firm's {column} value (environment or .env)")]
     MissingTenant { env: &'static str, column: &'static str },
     #[error("{env}={value:?} does not fit the tenant column {column} ({sql_type}): {why}; the database would store another value and sync another firm's rows. Set {env} to this firm's {column} value")]
@@ -100,18 +102,24 @@ impl fmt::Display for DotenvHint {
 /// Lines of `.env` that could not be parsed, recorded by [`load_dotenv`].
 static UNPARSED: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
 
-/// Reads `.env` from the working directory if there is one; variables already set win. Each line
-/// stands alone: a line that cannot be parsed is reported by its number (never its text: it may
-/// hold a password) and the others are still loaded.
-pub fn load_dotenv() {
-    let path = std::path::Path::new(".env");
-    let Ok(text) = std::fs::read_to_string(path) else { return };
+/// Reads `file` (`--env-file`), which must exist, else `.env` from the working directory if there
+/// is one; variables already set win. Each line stands alone: a line that cannot be parsed is
+/// reported by its number (never its text: it may hold a password) and the others are still loaded.
+pub fn load_dotenv(file: Option<&std::path::Path>) -> Result<(), ConfigError> {
+    let path = file.unwrap_or(std::path::Path::new(".env"));
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if file.is_some() => {
+            return Err(ConfigError::EnvFile { path: path.display().to_string(), why: e.to_string() })
+        }
+        Err(_) => return Ok(()),
+    };
     let mut unparsed = Vec::new();
     let items = match dotenvy::from_path_iter(path) {
         Ok(items) => items,
         Err(e) => {
             tracing::warn!(error = %e, "ignoring .env");
-            return;
+            return Ok(());
         }
     };
     for item in items {
@@ -132,6 +140,7 @@ pub fn load_dotenv() {
         }
     }
     let _ = UNPARSED.set(unparsed);
+    Ok(())
 }
 
 /// The 1-based number of the file line where `logical` (a parsed line, maybe spanning several) starts.

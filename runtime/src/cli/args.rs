@@ -23,6 +23,10 @@ pub struct Cli {
     /// Cloud database URL (overrides the environment).
     #[arg(long, global = true, value_name = "URL")]
     pub cloud_url: Option<String>,
+    /// Read the environment from this file of NAME=value lines instead of ./.env (the service's
+    /// env file, e.g. /etc/pgbisync/pgbisync.env); variables already set win.
+    #[arg(long, global = true, value_name = "PATH", env = "PGBISYNC_ENV_FILE")]
+    pub env_file: Option<std::path::PathBuf>,
     /// Print one machine-readable JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -94,6 +98,9 @@ pub enum Command {
     /// Read live tables from the catalog and print the manifest entry that syncs them, ready to paste
     /// under `tables:` in sync-schema.yaml (its guesses explained in comments).
     Introspect(IntrospectArgs),
+    /// Print the SQL that creates one side's tables as the manifest declares them, for a database
+    /// that does not have them yet (pipe it to psql).
+    Schema(SchemaArgs),
     /// Start two throwaway local PostgreSQL servers, load sample data, sync both ways, show status, stop them.
     Demo(DemoArgs),
     /// Print the code generated from the manifest.
@@ -171,6 +178,20 @@ pub struct IntrospectArgs {
     /// A cloud table to read; repeatable. Alone, the desktop is assumed to have the same table.
     #[arg(long = "cloud", value_name = "TABLE")]
     pub cloud: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("schema_side").required(true).multiple(false).args(["desktop", "cloud"])))]
+pub struct SchemaArgs {
+    /// The desktop's tables (shaped like the legacy database: no keys).
+    #[arg(long)]
+    pub desktop: bool,
+    /// The cloud's tables (keys, origin column, touch triggers).
+    #[arg(long)]
+    pub cloud: bool,
+    /// Only this table (its name on that side).
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
 }
 
 #[derive(Debug, Args)]

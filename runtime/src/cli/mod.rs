@@ -17,6 +17,7 @@ mod reset;
 mod restore;
 mod run;
 mod schedule;
+mod schema;
 mod signal;
 mod status;
 mod sync;
@@ -70,13 +71,14 @@ where
         }
     };
     logging::init(cli.log_format, cli.verbose, cli.quiet);
-    config::load_dotenv();
-    let invocation = Invocation {
-        program,
-        desktop_url: cli.desktop_url.clone(),
-        cloud_url: cli.cloud_url.clone(),
-        out: Output { json: cli.json, quiet: cli.quiet, log_json: cli.log_format == args::LogFormat::Json },
-    };
+    let out = Output { json: cli.json, quiet: cli.quiet, log_json: cli.log_format == args::LogFormat::Json };
+    if let Err(e) = config::load_dotenv(cli.env_file.as_deref()) {
+        let e = CommandError::Config(e);
+        out.failed(&e, e.exit_code());
+        return e.exit_code();
+    }
+    let invocation =
+        Invocation { program, desktop_url: cli.desktop_url.clone(), cloud_url: cli.cloud_url.clone(), out };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -108,6 +110,7 @@ async fn dispatch(inv: &Invocation<'_>, command: &Command) -> Result<i32, Comman
         Command::Bootstrap => bootstrap::run(inv).await,
         Command::Reset { direction, tables } => reset::run(inv, *direction, tables).await,
         Command::Restore { table, keys, since } => restore::run(inv, table, keys, *since).await,
+        Command::Schema(args) => schema::run(inv, args),
         Command::Introspect(args) => introspect::run(inv, &args.desktop, &args.cloud).await,
         Command::Demo(args) => demo::run(inv, args.rows).await,
     }

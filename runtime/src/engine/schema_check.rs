@@ -147,7 +147,14 @@ pub fn compare(side: &SideTable, live: &LiveColumns, is_source: bool) -> Vec<Dif
         fix: None,
     };
     if !live.keys().any(|(t, _)| t == side.name) {
-        return vec![diff(None, "table does not exist".into())];
+        return vec![diff(
+            None,
+            format!(
+                "table does not exist: point the URL at the database that has it, or create it as the manifest \
+                 declares it with `pgbisync schema --{} --table {} | psql URL`",
+                side.side, side.name
+            ),
+        )];
     }
     let mut out = Vec::new();
     for c in side.columns {
