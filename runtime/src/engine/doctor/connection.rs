@@ -65,6 +65,9 @@ pub async fn examine(reached: &Reached<'_>) -> (Vec<Finding>, Option<Server>) {
     (findings, Some(Server { side, version_num, time_zone }))
 }
 
+/// How long the pooler probe waits between its statements.
+const POOLER_SETTLES: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What stands between pgbisync and the server.
 enum Pooling {
     Direct,
@@ -83,7 +86,12 @@ async fn pooling(reached: &Reached<'_>, address: Option<&(String, u16)>, server_
     if let Ok(second) = connect(reached.url).await {
         let (mut mine, mut theirs) = (HashSet::new(), HashSet::new());
         for _ in 0..4 {
-            let (Some(a), Some(b)) = (backend(reached.client).await, backend(&second).await) else { break };
+            // The pause lets the pooler put the server connection back in its idle list; asked at
+            // once, a busy pooler may open another server connection instead of reusing it.
+            let Some(a) = backend(reached.client).await else { break };
+            tokio::time::sleep(POOLER_SETTLES).await;
+            let Some(b) = backend(&second).await else { break };
+            tokio::time::sleep(POOLER_SETTLES).await;
             mine.insert(a);
             theirs.insert(b);
         }
@@ -117,6 +125,16 @@ impl Pooling {
     fn finding(&self, side: Side) -> Finding {
         match self {
             Pooling::Direct => Finding::ok(Area::Pooler, side, "no pooler: the URL reaches the server itself"),
+            Pooling::SessionOrProxy(how) if side == Side::Desktop => Finding::new(
+                Severity::Warning,
+                Area::Pooler,
+                Some(side),
+                format!(
+                    "a pooler or proxy ({how}), not seen pooling per transaction: the run lock and `pgbisync trigger` \
+                     need it to keep one server session per client"
+                ),
+            )
+            .fix("connect pgbisync to the desktop server directly, or make sure the pool is in session mode"),
             Pooling::SessionOrProxy(how) => {
                 Finding::ok(Area::Pooler, side, format!("a pooler in session mode or a proxy ({how}): fine for pgbisync"))
             }
