@@ -46,8 +46,16 @@ pub(super) fn judge(passes: &Passes, every: Duration, now: Instant, window: Wind
         .map(|s| format!("; a pass has been running for {} s", now.saturating_duration_since(s).as_secs()))
         .unwrap_or_default();
     let Some(last) = &passes.last else {
+        // Not vouched for yet: a service installed in the evening with a wrong password would
+        // otherwise look healthy all night. A manual trigger checks it at once.
         if let Window::Closed { opens } = &window {
-            return (true, format!("ok: outside the schedule window, no pass yet; the next starts {opens}{running}"));
+            return (
+                false,
+                format!(
+                    "not yet checked: outside the schedule window and no pass has run; the next starts {opens} \
+                     (`pgbisync trigger` runs one now){running}"
+                ),
+            );
         }
         return (false, format!("starting: no pass finished yet{running}"));
     };
@@ -126,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_waiting_for_its_window_is_healthy_and_one_that_just_opened_has_time_to_catch_up() {
+    fn a_run_waiting_for_its_window_after_a_good_pass_is_healthy_and_one_that_just_opened_has_time_to_catch_up() {
         let start = Instant::now();
         let every = Duration::from_secs(60);
         let p = passes(start, Duration::from_secs(10), None);
@@ -137,7 +145,8 @@ mod tests {
         assert!(reason.ends_with("the next starts Fri 2026-12-04 08:00"), "{reason}");
         assert!(judge(&p, every, night, Window::OpenFor(Duration::from_secs(30))).0, "the window opened 30 s ago");
         assert!(!judge(&p, every, night, Window::OpenFor(Duration::from_secs(600))).0, "open 10 min and no pass");
-        assert!(judge(&Passes::default(), every, night, closed).0, "waiting for the first window");
+        let (healthy, reason) = judge(&Passes::default(), every, night, closed);
+        assert!(!healthy && reason.starts_with("not yet checked"), "no pass has vouched for it yet: {reason}");
         let failed = passes(start, Duration::from_secs(1), Some("last pass failed: x"));
         let (healthy, _) = judge(&failed, every, night, Window::Closed { opens: "later".into() });
         assert!(!healthy, "a failure stays visible all night");
