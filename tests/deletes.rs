@@ -278,3 +278,40 @@ async fn deleted_rows_are_kept_and_can_be_restored_to_the_desktop() {
     assert_eq!(pair.cli(&["restore", "--table", "climaster", "--key", &key]).await, 0);
     assert_eq!(count(&desktop, &format!("climaster WHERE client_id = {client}")).await, 1);
 }
+
+/// A first load of a large table into a target holding none of the firm's rows has nothing to
+/// delete: the check is left for the next run, which then deletes what went since. A target that
+/// already holds the firm's rows is always checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_load_leaves_the_delete_check_to_the_next_run_which_deletes_what_went() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    // 12,000 rows: past the batch size from which the first-load question is asked.
+    exec(
+        &desktop,
+        "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+         INSERT INTO jobshead (org_id, job_id, client_id, work_desc, updated_at)
+             SELECT 1, g, 10, 'job', now() - interval '1 day' FROM generate_series(1, 12000) g",
+    )
+    .await;
+    let only_jobs = || SyncOptions { tables: vec!["orgmaster".into(), "jobshead".into()], ..SyncOptions::default() };
+    let reports = forward(&pair, only_jobs()).await;
+    let jobs = deletes_of(&reports, "jobshead");
+    assert_eq!(jobs.outcome, DeleteOutcome::FirstLoad, "{jobs:#?}");
+    assert_eq!(report(&flatten(reports.clone()), "jobshead").rows_written, 12_000);
+    // A small table is checked as usual: the question is not worth asking for a few rows.
+    assert_eq!(deletes_of(&reports, "orgmaster").outcome, DeleteOutcome::Checked);
+
+    delete_jobs(&desktop, &[7, 8]).await;
+    let reports = forward(&pair, only_jobs()).await;
+    let jobs = deletes_of(&reports, "jobshead");
+    assert_eq!((jobs.outcome, jobs.deleted), (DeleteOutcome::Checked, 2), "{jobs:#?}");
+    assert_eq!(count(&cloud, "jobshead WHERE job_id IN (7, 8)").await, 0);
+
+    // A full re-read into a target holding the firm's rows is no first load.
+    delete_jobs(&desktop, &[9]).await;
+    let reports = forward(&pair, SyncOptions { full: true, ..only_jobs() }).await;
+    let jobs = deletes_of(&reports, "jobshead");
+    assert_eq!((jobs.outcome, jobs.deleted), (DeleteOutcome::Checked, 1), "{jobs:#?}");
+    assert_eq!(count(&cloud, "jobshead").await, 11_997);
+}

@@ -208,9 +208,14 @@ fn deleting(tables: &[&dyn CompiledTable], prepared: &prepare::Prepared) -> Vec<
 
 /// A table whose own sync failed this run checks no deletes: the failure may be the very
 /// difference (a schema, a lost server) that would make its rows look gone.
+/// A table that has just been loaded into a target holding none of its rows has nothing to delete.
 fn skipped(spec: &'static crate::spec::TableSpec, reports: &[TableReport]) -> Option<DeleteReport> {
-    let failed = reports.iter().any(|r| r.table == spec.name && r.status == Status::Failed);
-    failed.then(|| DeleteReport::new(spec, DeleteOutcome::Skipped))
+    let report = reports.iter().find(|r| r.table == spec.name)?;
+    if report.status == Status::Failed {
+        Some(DeleteReport::new(spec, DeleteOutcome::Skipped))
+    } else {
+        report.first_load.then(|| DeleteReport::new(spec, DeleteOutcome::FirstLoad))
+    }
 }
 
 /// Does all of a direction inside one target transaction (so each table sees the rows staged

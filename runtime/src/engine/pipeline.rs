@@ -171,6 +171,7 @@ pub(crate) async fn sync_table<C: GenericClient>(
     if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
         tx.execute(ledger, &[]).await.map_err(on_target)?;
     }
+    let first_load = first_load(&tx, spec, options, rows_read).await.map_err(on_target)?;
     keep_plans_linear(&tx, spec, rows_read).await.map_err(on_target)?;
     let written = apply(&tx, spec).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
@@ -208,7 +209,26 @@ pub(crate) async fn sync_table<C: GenericClient>(
         millis: started.elapsed().as_millis(),
         error: None,
         unavailable: false,
+        first_load,
     })
+}
+
+/// True when a large batch goes into a target holding none of the rows this side owns in the
+/// tenant: every row the table then holds came from this read, so the delete check that follows
+/// has nothing to find (a row deleted on the source since the read is found by the next check,
+/// which this leaves due). Asked only for large batches: it may scan what the check would scan,
+/// and at 1M rows the check costs more than the apply.
+async fn first_load(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    options: &RunOptions,
+    staged: u64,
+) -> Result<bool, tokio_postgres::Error> {
+    let Some(deletes) = spec.deletes.as_ref().filter(|_| options.metadata && staged >= ANALYZE_FROM_ROWS) else {
+        return Ok(false);
+    };
+    let row = tx.query_one(&format!("SELECT NOT EXISTS ({})", deletes.sql.keys_target), &[]).await?;
+    Ok(row.get(0))
 }
 
 /// The source's read-only snapshot, with the settings the read query uses.

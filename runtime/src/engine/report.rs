@@ -27,6 +27,9 @@ pub struct TableReport {
     pub error: Option<String>,
     /// The table failed because a server could not be reached, even after the retries.
     pub unavailable: bool,
+    /// The target held none of the rows this side owns in the tenant before this run: its delete
+    /// check has nothing to find and waits for the next run.
+    pub first_load: bool,
 }
 
 impl TableReport {
@@ -49,6 +52,7 @@ impl TableReport {
             millis: 0,
             error: Some(error.to_string()),
             unavailable: error.is_unavailable(),
+            first_load: false,
         }
     }
 }
@@ -108,6 +112,8 @@ pub enum DeleteOutcome {
     Refused,
     /// The table's own sync failed this run, so its deletes wait for the next.
     Skipped,
+    /// The table's first load this run: nothing it holds can be gone yet; checked next run.
+    FirstLoad,
     Failed,
 }
 
@@ -145,6 +151,7 @@ impl DeleteReport {
             DeleteOutcome::NotDue => "not due",
             DeleteOutcome::Refused => "refused",
             DeleteOutcome::Skipped => "skipped",
+            DeleteOutcome::FirstLoad => "first load",
             DeleteOutcome::Failed => "failed",
         }
     }
