@@ -1,25 +1,27 @@
-//! Throughput of a full forward sync of a jobshead-shaped table, and of a reverse sync of 25,000
-//! mobile-born rows into a desktop table without a key, each as a ratio against a plain binary COPY
-//! pipe between the same two servers in the same run (these machines are noisy; only the ratios
-//! mean something). Run: `cargo bench --bench forward -- [rows]` (default 100000).
+//! The engine's speed, side by side with references measured in the same run (these machines are
+//! noisy; only the ratios mean something), in alternating rounds:
+//! - a full forward sync of a jobshead-shaped table, against a binary COPY pipe between the same
+//!   two servers into the cloud's own `jobshead` (the same constraints) and into an FK-less copy;
+//! - re-syncing the same rows unchanged (nothing may be rewritten), against the FK-less pipe;
+//! - an incremental run of all 24 table-directions in which nothing changed;
+//! - reverse: rows/4 mobile-born rows into a desktop table without a key, against the pipe.
+//!
+//! Run: `cargo bench --bench forward -- [rows]` (default 100000). Prints a table and writes it as
+//! JSON to `target/bench-forward.json` (`PGBISYNC_BENCH_JSON` to choose the file). Run by
+//! `cargo test` (no `--bench` argument), it is the small variant CI runs: 2,000 rows, one round,
+//! checking that every measurement ran, not its figures.
 
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, TryStreamExt};
-use pgbisync_runtime::{sync, Cluster, Direction, Silent, SyncOptions};
+use pgbisync_runtime::{sync, Direction, Silent, SyncOptions};
 use tokio_postgres::Client;
 
 mod common;
 use common::{open, Servers, COLUMNS};
 
-/// The reference: the rows `filter` selects, piped from one server's binary COPY straight into the
-/// other server's `jobshead_pipe` (no foreign keys).
-async fn copy_pipe(from: &Client, to: &Client, filter: &str) -> Duration {
-    copy_pipe_into(from, to, filter, "jobshead_pipe").await
-}
-
-/// The same pipe into `table` (emptied first): into the cloud's own `jobshead`, it pays the same
-/// foreign-key checks pgbisync's apply pays.
+/// Reads `filter`'s rows of the source's jobshead as binary COPY and writes them straight into
+/// `table` (emptied first) on the other server: the fastest any tool could move them.
 async fn copy_pipe_into(from: &Client, to: &Client, filter: &str, table: &str) -> Duration {
     to.batch_execute(&format!("TRUNCATE {table}")).await.unwrap();
     let started = Instant::now();
@@ -38,79 +40,266 @@ async fn copy_pipe_into(from: &Client, to: &Client, filter: &str, table: &str) -
     started.elapsed()
 }
 
-async fn pgbisync_full(
-    program: &pgbisync_runtime::program::Program,
-    desktop: &Cluster,
-    cloud: &Cluster,
-    cloud_client: &Client,
-) -> Duration {
-    cloud_client.batch_execute("TRUNCATE jobshead").await.unwrap();
-    // Absent before the first round's bootstrap.
-    cloud_client.batch_execute("DELETE FROM _sync_metadata").await.ok();
-    let mut connections = open(desktop, cloud).await;
-    let options =
-        SyncOptions { full: true, tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
+/// One pgbisync pass of `directions` over `tables` (all when empty); its time and what it wrote.
+async fn pass(bench: &Bench, directions: &[Direction], tables: &[&str], full: bool) -> (Duration, u64) {
+    let mut connections = open(&bench.servers.desktop, &bench.servers.cloud).await;
+    let options = SyncOptions {
+        full,
+        tables: tables.iter().map(|t| t.to_string()).collect(),
+        tenant: Some("1".into()),
+        ..SyncOptions::default()
+    };
     let started = Instant::now();
-    let reports = sync(program, &mut connections, &[Direction::Forward], &options, &Silent).await.unwrap().directions;
+    let run = sync(&bench.servers.program, &mut connections, directions, &options, &Silent).await.unwrap();
     let elapsed = started.elapsed();
-    let r = &reports[0].tables[0];
-    assert_eq!(r.error, None);
-    assert!(r.rows_written > 0);
-    elapsed
+    let mut written = 0;
+    for table in run.directions.iter().flat_map(|d| &d.tables) {
+        assert_eq!(table.error, None, "{}", table.table);
+        written += table.rows_written;
+    }
+    (elapsed, written)
 }
 
-/// Reverse: 25,000 rows born on mobile come back to a desktop table that has no key and no index
-/// on it (as the legacy tables), against a plain binary COPY pipe of the same rows.
-async fn reverse(
-    program: &pgbisync_runtime::program::Program,
-    desktop: &Cluster,
-    cloud: &Cluster,
-    d: &Client,
-    c: &Client,
-) {
-    const MOBILE: i64 = 25_000;
-    c.execute(
-        &format!(
-            "INSERT INTO jobshead ({COLUMNS}, source) SELECT 1, g % 500, 1 + g % 20, 10000000 + g, 2024, 1 + g % 730, \
-             DATE '2024-01-01' + (g % 365)::int, NULL, 'M', 'from the phone ' || g, 'site', g % 600, NULL, NULL, 'O', 'M' \
-             FROM generate_series(1, $1::bigint) g"
-        ),
-        &[&MOBILE],
-    )
-    .await
-    .unwrap();
-    d.batch_execute(
-        "CREATE TABLE jobshead_pipe (LIKE jobshead); INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
-         INSERT INTO locmaster (org_id, loc_id, locname) SELECT 1, g, 'loc ' || g FROM generate_series(1, 20) g",
-    )
-    .await
-    .unwrap();
-    let desktop_rows: i64 = d.query_one("SELECT count(*) FROM jobshead", &[]).await.unwrap().get(0);
-    println!(
-        "reverse sync of {MOBILE} mobile-born jobshead rows into a desktop table of {desktop_rows} rows without a key"
-    );
-    let (p, s) = rounds("pgbisync reverse", async || {
-        let p = copy_pipe(c, d, "WHERE source = 'M'").await;
-        d.batch_execute("DELETE FROM jobshead WHERE job_id > 10000000; DROP TABLE IF EXISTS _reverse_sync_metadata")
+/// What one measurement is held to.
+#[derive(Clone, Copy)]
+enum Target {
+    /// pgbisync's throughput is at least this share of the reference's.
+    Throughput(f64),
+    /// pgbisync takes at most this many times the reference's time.
+    Times(f64),
+    /// pgbisync takes at most this many milliseconds.
+    Millis(f64),
+}
+
+struct Measurement {
+    work: String,
+    reference: &'static str,
+    references: Vec<Duration>,
+    pgbisync: Vec<Duration>,
+    target: Target,
+}
+
+impl Measurement {
+    fn ratio(&self) -> Option<f64> {
+        let (r, p) = (median(&self.references)?, median(&self.pgbisync)?);
+        Some(match self.target {
+            Target::Throughput(_) => r.as_secs_f64() / p.as_secs_f64(),
+            Target::Times(_) | Target::Millis(_) => p.as_secs_f64() / r.as_secs_f64(),
+        })
+    }
+
+    fn met(&self) -> bool {
+        match (self.target, self.ratio()) {
+            (Target::Throughput(t), Some(r)) => r >= t,
+            (Target::Times(t), Some(r)) => r <= t,
+            (Target::Millis(t), _) => median(&self.pgbisync).is_some_and(|p| p.as_secs_f64() * 1000.0 <= t),
+            _ => false,
+        }
+    }
+
+    fn target_text(&self) -> String {
+        match self.target {
+            Target::Throughput(t) => format!(">= {:.0}% of the reference's throughput", t * 100.0),
+            Target::Times(t) => format!("<= {t}x the reference's time"),
+            Target::Millis(t) => format!("<= {t} ms"),
+        }
+    }
+
+    fn ratio_text(&self) -> String {
+        match (self.target, self.ratio()) {
+            (Target::Throughput(_), Some(r)) => format!("{:.0}%", r * 100.0),
+            (_, Some(r)) => format!("{r:.2}x"),
+            _ => "-".into(),
+        }
+    }
+}
+
+fn median(v: &[Duration]) -> Option<Duration> {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied()
+}
+
+/// `median (min-max)` in seconds, or `-` when there is no reference.
+fn spread(v: &[Duration]) -> String {
+    match (median(v), v.iter().min(), v.iter().max()) {
+        (Some(m), Some(lo), Some(hi)) => {
+            format!("{:.3} ({:.3}-{:.3})", m.as_secs_f64(), lo.as_secs_f64(), hi.as_secs_f64())
+        }
+        _ => "-".into(),
+    }
+}
+
+fn seconds(v: &[Duration]) -> Vec<f64> {
+    v.iter().map(Duration::as_secs_f64).collect()
+}
+
+struct Bench {
+    servers: Servers,
+    rows: u64,
+    rounds: usize,
+    results: Vec<Measurement>,
+}
+
+impl Bench {
+    fn record(&mut self, work: String, reference: &'static str, target: Target) -> &mut Measurement {
+        self.results.push(Measurement { work, reference, references: Vec::new(), pgbisync: Vec::new(), target });
+        self.results.last_mut().unwrap()
+    }
+
+    /// Full forward into an emptied cloud table, alternating with the two pipes.
+    async fn forward(&mut self) {
+        let Servers { d, c, .. } = &self.servers;
+        c.batch_execute("CREATE TABLE jobshead_pipe (LIKE jobshead INCLUDING ALL)").await.unwrap();
+        let (mut same, mut fk_less, mut synced) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..self.rounds {
+            let f = copy_pipe_into(d, c, "", "jobshead_pipe").await;
+            let s = copy_pipe_into(d, c, "", "jobshead").await;
+            let c = &self.servers.c;
+            c.batch_execute("TRUNCATE jobshead").await.unwrap();
+            // Absent before the first round's bootstrap.
+            c.batch_execute("DELETE FROM _sync_metadata").await.ok();
+            let (p, written) = pass(self, &[Direction::Forward], &["jobshead"], true).await;
+            assert_eq!(written, self.rows);
+            println!(
+                "  forward round {round}: pipe, FK-less copy {:.3}s; pipe, same table {:.3}s; pgbisync {:.3}s",
+                f.as_secs_f64(),
+                s.as_secs_f64(),
+                p.as_secs_f64()
+            );
+            fk_less.push(f);
+            same.push(s);
+            synced.push(p);
+        }
+        let rows = self.rows;
+        let m = self.record(format!("full forward, {rows} jobshead rows"), "pipe, same table", Target::Throughput(0.8));
+        (m.references, m.pgbisync) = (same, synced.clone());
+        let m =
+            self.record(format!("full forward, {rows} jobshead rows"), "pipe, FK-less copy", Target::Throughput(0.5));
+        (m.references, m.pgbisync) = (fk_less, synced);
+    }
+
+    /// The same rows read again in full, unchanged: nothing may be rewritten.
+    async fn resync(&mut self) {
+        let (mut pipe, mut synced) = (Vec::new(), Vec::new());
+        for _ in 0..self.rounds {
+            pipe.push(copy_pipe_into(&self.servers.d, &self.servers.c, "", "jobshead_pipe").await);
+            let (p, written) = pass(self, &[Direction::Forward], &["jobshead"], true).await;
+            assert_eq!(written, 0, "an unchanged re-sync rewrites no row");
+            synced.push(p);
+        }
+        let work = format!("re-sync, {} unchanged rows (0 written)", self.rows);
+        let m = self.record(work, "pipe, FK-less copy", Target::Times(1.5));
+        (m.references, m.pgbisync) = (pipe, synced);
+    }
+
+    /// Every table, both directions, nothing changed since the last run.
+    async fn empty_run(&mut self) {
+        let both = [Direction::Forward, Direction::Reverse];
+        let d = &self.servers.d;
+        d.batch_execute("CREATE INDEX IF NOT EXISTS jobshead_updated_at ON jobshead (updated_at)").await.unwrap();
+        pass(self, &both, &[], false).await;
+        let mut synced = Vec::new();
+        for _ in 0..self.rounds {
+            let (p, written) = pass(self, &both, &[], false).await;
+            assert_eq!(written, 0, "nothing changed");
+            synced.push(p);
+        }
+        let m = self.record(
+            format!("incremental run, nothing changed, 24 table-directions ({} jobs)", self.rows),
+            "",
+            Target::Millis(50.0),
+        );
+        m.pgbisync = synced;
+    }
+
+    /// Mobile-born rows come back to a desktop table with no key and no index (as the legacy
+    /// tables), against the pipe of the same rows.
+    async fn reverse(&mut self) {
+        let mobile = (self.rows / 4).max(1) as i64;
+        let Servers { d, c, .. } = &self.servers;
+        c.execute(
+            &format!(
+                "INSERT INTO jobshead ({COLUMNS}, source) SELECT 1, g % 500, 1 + g % 20, 100000000 + g, 2024, \
+                 1 + g % 730, DATE '2024-01-01' + (g % 365)::int, NULL, 'M', 'from the phone ' || g, 'site', g % 600, \
+                 NULL, NULL, 'O', 'M' FROM generate_series(1, $1::bigint) g"
+            ),
+            &[&mobile],
+        )
+        .await
+        .unwrap();
+        c.batch_execute("ANALYZE jobshead").await.unwrap();
+        d.batch_execute(
+            "CREATE TABLE jobshead_pipe (LIKE jobshead); INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
+             INSERT INTO locmaster (org_id, loc_id, locname) SELECT 1, g, 'loc ' || g FROM generate_series(1, 20) g",
+        )
+        .await
+        .unwrap();
+        let (mut pipe, mut synced) = (Vec::new(), Vec::new());
+        for _ in 0..self.rounds {
+            let Servers { d, c, .. } = &self.servers;
+            pipe.push(copy_pipe_into(c, d, "WHERE source = 'M'", "jobshead_pipe").await);
+            d.batch_execute(
+                "DELETE FROM jobshead WHERE job_id > 100000000; DELETE FROM _reverse_sync_ledger; \
+                 DELETE FROM _reverse_sync_metadata",
+            )
             .await
             .unwrap();
-        let mut connections = open(desktop, cloud).await;
-        let options =
-            SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
-        let started = Instant::now();
-        let reports =
-            sync(program, &mut connections, &[Direction::Reverse], &options, &Silent).await.unwrap().directions;
-        let s = started.elapsed();
-        assert_eq!(reports[0].tables[0].rows_written, MOBILE as u64);
-        (p, s)
-    })
-    .await;
-    println!(
-        "median: COPY pipe {:.3}s, pgbisync {:.3}s: {:.1}x the pipe's time (target: at most 2x)",
-        p.as_secs_f64(),
-        s.as_secs_f64(),
-        s.as_secs_f64() / p.as_secs_f64()
-    );
+            let (p, written) = pass(self, &[Direction::Reverse], &["jobshead"], false).await;
+            assert_eq!(written, mobile as u64);
+            synced.push(p);
+        }
+        let desktop_rows = self.rows + mobile as u64;
+        let m = self.record(
+            format!("reverse, {mobile} mobile-born rows into a keyless {desktop_rows}-row desktop table"),
+            "pipe",
+            Target::Times(2.0),
+        );
+        (m.references, m.pgbisync) = (pipe, synced);
+    }
+
+    fn print(&self) {
+        println!("\n| work | reference | reference s, median (min-max) | pgbisync s, median (min-max) | ratio | target | met |");
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        for m in &self.results {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                m.work,
+                if m.reference.is_empty() { "-" } else { m.reference },
+                spread(&m.references),
+                spread(&m.pgbisync),
+                m.ratio_text(),
+                m.target_text(),
+                if m.met() { "yes" } else { "no" }
+            );
+        }
+        println!("peak resident memory of this process (pgbisync's engine and the pipes): {:.1} MiB", peak_rss_mib());
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let results: Vec<serde_json::Value> = self
+            .results
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "work": m.work,
+                    "reference": m.reference,
+                    "reference_seconds": seconds(&m.references),
+                    "pgbisync_seconds": seconds(&m.pgbisync),
+                    "ratio": m.ratio(),
+                    "target": m.target_text(),
+                    "met": m.met(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "rows": self.rows,
+            "rounds": self.rounds,
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "peak_rss_mib": peak_rss_mib(),
+            "results": results,
+        })
+    }
 }
 
 fn peak_rss_mib() -> f64 {
@@ -125,81 +314,32 @@ fn peak_rss_mib() -> f64 {
         / 1024.0
 }
 
-/// Three rounds of (reference pipe, pgbisync); prints each, returns the medians.
-async fn rounds(what: &str, mut round: impl AsyncFnMut() -> (Duration, Duration)) -> (Duration, Duration) {
-    let (mut pipe, mut sync) = (Vec::new(), Vec::new());
-    for i in 0..3 {
-        let (p, s) = round().await;
-        println!("  round {i}: plain binary COPY pipe {:>8.3}s   {what} {:>8.3}s", p.as_secs_f64(), s.as_secs_f64());
-        pipe.push(p);
-        sync.push(s);
-    }
-    (median(pipe), median(sync))
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    // `cargo bench` passes --bench; `cargo test` runs the small variant.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rows: u64 =
+        std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if benching { 100_000 } else { 2_000 });
+    let rounds = if benching { 3 } else { 1 };
     pgbisync_runtime::cli::init_logging(0, true);
-    let Servers { program, desktop, cloud, d, c } = Servers::with_jobs(rows).await;
-    c.batch_execute("CREATE TABLE jobshead_pipe (LIKE jobshead INCLUDING ALL)").await.unwrap();
     println!(
-        "full forward sync of {rows} jobshead rows (desktop Asia/Kolkata -> cloud UTC, two local PostgreSQL servers)"
+        "{rows} jobshead rows, {rounds} round(s); desktop Asia/Kolkata -> cloud UTC, two local PostgreSQL servers"
     );
-
-    // Three references per round, alternating with pgbisync: the pipe into an FK-less copy, and the
-    // pipe into the cloud's own jobshead (its foreign keys checked row by row, as in a first load).
-    let (mut fk_pipe, mut plain_pipe, mut synced) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..3 {
-        let p = copy_pipe(&d, &c, "").await;
-        let f = copy_pipe_into(&d, &c, "", "jobshead").await;
-        let s = pgbisync_full(&program, &desktop, &cloud, &c).await;
-        println!(
-            "  round {i}: pipe, FK-less copy {:>8.3}s   pipe, same table {:>8.3}s   pgbisync forward --full {:>8.3}s",
-            p.as_secs_f64(),
-            f.as_secs_f64(),
-            s.as_secs_f64()
-        );
-        plain_pipe.push(p);
-        fk_pipe.push(f);
-        synced.push(s);
-    }
-    let (p, f, s) = (median(plain_pipe), median(fk_pipe), median(synced));
-    println!(
-        "median: pipe into an FK-less copy {:.3}s, pipe into the same table {:.3}s, pgbisync {:.3}s ({:.0} rows/s)",
-        p.as_secs_f64(),
-        f.as_secs_f64(),
-        s.as_secs_f64(),
-        rows as f64 / s.as_secs_f64()
-    );
-    println!(
-        "pgbisync throughput = {:.0}% of the pipe into the same table (target >= 80%), {:.0}% of the pipe into an \
-         FK-less copy (target >= 50%); pgbisync's time includes the first delete check",
-        100.0 * f.as_secs_f64() / s.as_secs_f64(),
-        100.0 * p.as_secs_f64() / s.as_secs_f64()
-    );
-
-    // Nothing changed since the last run: an incremental pass should cost milliseconds.
-    d.batch_execute("CREATE INDEX IF NOT EXISTS jobshead_updated_at ON jobshead (updated_at)").await.unwrap();
-    let mut connections = open(&desktop, &cloud).await;
-    let options = SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
-    sync(&program, &mut connections, &[Direction::Forward], &options, &Silent).await.unwrap();
-    let started = Instant::now();
-    let reports = sync(&program, &mut connections, &[Direction::Forward], &options, &Silent).await.unwrap().directions;
-    println!(
-        "incremental run with nothing changed: {:.1} ms, {} rows read (the lookback window), {} written",
-        started.elapsed().as_secs_f64() * 1000.0,
-        reports[0].tables[0].rows_read,
-        reports[0].tables[0].rows_written
-    );
-    drop(connections);
-    reverse(&program, &desktop, &cloud, &d, &c).await;
-    println!("peak resident memory of this process: {:.1} MiB", peak_rss_mib());
-    let _ = desktop.stop();
-    let _ = cloud.stop();
+    let servers = Servers::with_jobs(rows).await;
+    let mut bench = Bench { servers, rows, rounds, results: Vec::new() };
+    bench.forward().await;
+    bench.resync().await;
+    bench.empty_run().await;
+    bench.reverse().await;
+    bench.print();
+    let path = std::env::var("PGBISYNC_BENCH_JSON")
+        .unwrap_or_else(|_| format!("{}/target/bench-forward.json", env!("CARGO_MANIFEST_DIR")));
+    let json = serde_json::to_string_pretty(&bench.json()).unwrap();
+    std::fs::write(&path, json).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    println!("written to {path}");
+    assert_eq!(bench.results.len(), 5, "every measurement ran");
+    assert!(bench.results.iter().all(|m| !m.pgbisync.is_empty()));
+    let Bench { servers, .. } = bench;
+    let _ = servers.desktop.stop();
+    let _ = servers.cloud.stop();
 }
