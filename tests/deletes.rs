@@ -100,7 +100,8 @@ async fn deletes_reach_the_cloud_in_incremental_and_full_mode_and_mobile_rows_st
 async fn when_nothing_was_deleted_no_key_moves() {
     let (pair, _) = Pair::with_sample(small_sample()).await;
     forward(&pair, SyncOptions::default()).await;
-    let reports = forward(&pair, SyncOptions::default()).await;
+    // A full run checks whatever the change counters say.
+    let reports = forward(&pair, full()).await;
     let mut equal = 0;
     for d in reports.iter().flat_map(|d| &d.deletes) {
         assert_eq!((d.outcome, d.gone, d.deleted), (DeleteOutcome::Checked, 0, 0), "{d:#?}");
@@ -314,4 +315,46 @@ async fn a_first_load_leaves_the_delete_check_to_the_next_run_which_deletes_what
     let jobs = deletes_of(&reports, "jobshead");
     assert_eq!((jobs.outcome, jobs.deleted), (DeleteOutcome::Checked, 1), "{jobs:#?}");
     assert_eq!(count(&cloud, "jobshead").await, 11_997);
+}
+
+/// The delete check a table's unchanged counters spare, and every way a delete still gets through:
+/// made by a session still connected, by one that has just disconnected, and after the proof is
+/// set aside by a `--full` run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_counters_spare_the_check_and_no_delete_slips_past_them() {
+    let (pair, _) = Pair::with_sample(small_sample()).await;
+    forward(&pair, SyncOptions::default()).await;
+    let checked_at = "SELECT deletes_checked_at::text FROM _sync_metadata WHERE table_name = 'jobshead'";
+    let cloud = pair.cloud_client().await;
+    let first: String = scalar(&cloud, checked_at).await;
+
+    // Nothing changed on the desktop, and no session there is busy: the counters prove it.
+    let reports = forward(&pair, SyncOptions::default()).await;
+    let spared = deletes_of(&reports, "jobshead");
+    assert_eq!((spared.outcome, spared.source_keys, spared.deleted), (DeleteOutcome::Unchanged, 0, 0), "{spared:#?}");
+    assert_eq!(scalar::<String>(&cloud, checked_at).await, first, "a spared check is not a check");
+
+    // A session still connected, just done deleting, may not have counted its delete yet.
+    let synced = cloud.query("SELECT job_id::bigint FROM jobshead WHERE org_id = 1 ORDER BY job_id", &[]).await;
+    let jobs: Vec<i64> = synced.unwrap().iter().map(|r| r.get(0)).collect();
+    let desktop = pair.desktop_client().await;
+    delete_jobs(&desktop, &jobs[..1]).await;
+    let reports = forward(&pair, SyncOptions::default()).await;
+    assert_eq!(deletes_of(&reports, "jobshead").outcome, DeleteOutcome::Checked);
+    assert_eq!(deletes_of(&reports, "jobshead").deleted, 1);
+    drop(desktop);
+
+    // A session that deleted and left (as `psql -c` does) counted its delete on the way out.
+    delete_jobs(&pair.desktop_client().await, &jobs[1..2]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let reports = forward(&pair, SyncOptions::default()).await;
+    assert_eq!(deletes_of(&reports, "jobshead").deleted, 1, "{reports:#?}");
+
+    // The proof recorded is the one read before that check: the next run is spared again, and a
+    // --full run trusts no proof.
+    let reports = forward(&pair, SyncOptions::default()).await;
+    assert_eq!(deletes_of(&reports, "jobshead").outcome, DeleteOutcome::Unchanged);
+    let reports = forward(&pair, full()).await;
+    assert_eq!(deletes_of(&reports, "jobshead").outcome, DeleteOutcome::Checked);
+    assert_eq!(count(&cloud, &format!("jobshead WHERE job_id IN ({}, {})", jobs[0], jobs[1])).await, 0);
 }

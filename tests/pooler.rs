@@ -27,6 +27,8 @@ async fn a_fresh_deployment_syncs_both_ways_through_a_transaction_mode_pooler() 
     // Other clients keep the pool's server connections busy, so consecutive transactions of one
     // client land on different server connections, as they do on a shared production pooler.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Stopped on the way out of a failing assertion too, or the spinning clients hang the test.
+    let _stop_on_panic = StopOnDrop(stop.clone());
     let mut noise = Vec::new();
     for _ in 0..3 {
         let (url, stop) = (pooler.url(), stop.clone());
@@ -72,4 +74,13 @@ async fn a_fresh_deployment_syncs_both_ways_through_a_transaction_mode_pooler() 
     let cloud = pair.cloud_client().await;
     assert_eq!(count(&cloud, "_sync_metadata WHERE status IN ('ok', 'partial')").await, 16);
     assert!(count(&cloud, "jobshead WHERE source = 'D'").await > 0);
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -167,6 +167,7 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
     let TableSqlText {
         read_full,
         read_incremental,
+        probe_incremental,
         create_stage,
         copy_stage,
         dedup,
@@ -181,6 +182,7 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
         deletes: _,
     } = text;
     let read_incremental = opt_sql(read_incremental);
+    let probe_incremental = opt_sql(probe_incremental);
     let dedup = opt_sql(dedup);
     let ledger = opt_sql(ledger);
     let born_in_cloud = opt_sql(born_in_cloud);
@@ -192,6 +194,7 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
         TableSql {
             read_full: #read_full,
             read_incremental: #read_incremental,
+            probe_incremental: #probe_incremental,
             create_stage: #create_stage,
             copy_stage: #copy_stage,
             dedup: #dedup,

@@ -35,6 +35,8 @@ pub struct TableSql {
     pub read_full: &'static str,
     /// The same, limited to rows at or after `pgbisync.since` (and rows with a NULL tracking value).
     pub read_incremental: Option<&'static str>,
+    /// `SELECT EXISTS (...)`: whether the incremental read would read any row at all.
+    pub probe_incremental: Option<&'static str>,
     /// Creates the temporary staging table (dropped at commit).
     pub create_stage: &'static str,
     /// `COPY stage FROM STDIN (FORMAT binary)`.

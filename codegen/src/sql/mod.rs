@@ -32,6 +32,7 @@ use layout::fit;
 pub struct TableSqlText {
     pub read_full: String,
     pub read_incremental: Option<String>,
+    pub probe_incremental: Option<String>,
     pub create_stage: String,
     pub copy_stage: String,
     pub dedup: Option<String>,
@@ -52,6 +53,7 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         read_full: fit(read::read(t, false)),
         read_incremental: (t.mode == Mode::Incremental && (t.tracking.is_some() || t.track_xmin))
             .then(|| fit(read::read(t, true))),
+        probe_incremental: read::probe(t).filter(|_| t.mode == Mode::Incremental).map(fit),
         create_stage: fit(stage::create_stage(t)),
         copy_stage: fit(stage::copy_stage(t)),
         dedup: stage::dedup(t).map(fit),

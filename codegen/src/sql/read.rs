@@ -5,23 +5,25 @@ use super::names::{SINCE, SINCE_XID};
 use super::scope::source_filters;
 use crate::model::TableDirection;
 
+/// The condition selecting the rows written since the watermark, for a table that tracks them.
+fn changed(t: &TableDirection) -> Option<String> {
+    match &t.tracking {
+        // NULL tracking values are always read: a row the source never stamped is still a row.
+        Some(track) => Some(format!(
+            "({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)",
+            col = ident(track),
+            since = setting(SINCE)
+        )),
+        None if t.track_xmin => Some(written_since()),
+        None => None,
+    }
+}
+
 /// `incremental` limits the read to rows changed since the watermark.
 pub(crate) fn read(t: &TableDirection, incremental: bool) -> String {
     let mut filters = source_filters(t);
-    if incremental {
-        let changed = match &t.tracking {
-            // NULL tracking values are always read: a row the source never stamped is still a row.
-            Some(track) => Some(format!(
-                "({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)",
-                col = ident(track),
-                since = setting(SINCE)
-            )),
-            None if t.track_xmin => Some(written_since()),
-            None => None,
-        };
-        if let Some(changed) = changed {
-            filters.push(changed_rows(t, changed, &filters));
-        }
+    if let Some(changed) = changed(t).filter(|_| incremental) {
+        filters.push(changed_rows(t, changed, &filters));
     }
     format!(
         r#"COPY (
@@ -32,6 +34,22 @@ pub(crate) fn read(t: &TableDirection, incremental: bool) -> String {
         source = ident(&t.source.name),
         filters = where_clause(&filters, "    "),
     )
+}
+
+/// Whether the incremental read would read any row, answered by the first one found: a run in
+/// which nothing changed reads this instead of staging nothing (a key changed iff a row did, so
+/// the newest-wins widening of [`read`] is not needed here).
+pub(crate) fn probe(t: &TableDirection) -> Option<String> {
+    let mut filters = source_filters(t);
+    filters.push(changed(t)?);
+    Some(format!(
+        r#"SELECT EXISTS (
+    SELECT
+    FROM {source}{filters}
+)"#,
+        source = ident(&t.source.name),
+        filters = where_clause(&filters, "    "),
+    ))
 }
 
 /// The condition selecting the rows to read, given the one selecting rows that `changed`; `scope`

@@ -30,6 +30,9 @@ const METADATA_COLUMNS: &[(&str, &str)] = &[
     ("rows_deleted", "bigint"),
     ("deletes_error", "text"),
     ("last_sync_xid", "bigint"),
+    ("deletes_proof", "text"),
+    ("read_proof", "text"),
+    ("read_proven_at", "timestamp with time zone"),
 ];
 
 /// The metadata's primary key in the current shape.
@@ -130,6 +133,9 @@ async fn create_metadata(tx: &Transaction<'_>, metadata: &str) -> Result<(), tok
             rows_deleted bigint,
             deletes_error text,
             last_sync_xid bigint,
+            deletes_proof text,
+            read_proof text,
+            read_proven_at timestamp with time zone,
             PRIMARY KEY (table_name, scope)
         )",
         ident(metadata)

@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
+use super::counters::{self, Counting};
 use super::db_error::{describe, is_row_error};
 use super::keyset::{self, KeyQuery, SideError};
-use super::metadata::{self, DeleteRecord, DELETE_KIND};
+use super::metadata::{self, DeleteRecord, Stored, DELETE_KIND};
 use super::names::{ident, GONE, VERIFY_KEY};
 use super::pipeline::{set_lock_timeout, set_settings, RunOptions};
 use super::report::{DeleteOutcome, DeleteReport};
@@ -35,23 +36,12 @@ fn on(spec: &'static TableSpec, side: Side) -> impl Fn(tokio_postgres::Error) ->
 }
 
 /// True when the table's interval since its last check has not passed (incremental runs only).
-async fn due<C: GenericClient>(
-    spec: &'static TableSpec,
-    deletes: &DeleteSpec,
-    manifest: &ManifestSpec,
-    target: &C,
-    options: &RunOptions,
-) -> Result<bool, TableError> {
+fn not_due(spec: &TableSpec, deletes: &DeleteSpec, last: &Stored, options: &RunOptions) -> bool {
     if deletes.every_seconds == 0 || options.full || spec.mode == Mode::Full {
-        return Ok(true);
+        return false;
     }
-    let metadata_table = manifest.metadata_table(spec.direction);
-    let last = metadata::stored(target, metadata_table, &options.scope, spec.name)
-        .await
-        .map_err(on(spec, spec.direction.target()))?
-        .and_then(|s| s.deletes_checked_at);
     let every = chrono::Duration::from_std(Duration::from_secs(deletes.every_seconds as u64)).unwrap_or_default();
-    Ok(last.is_none_or(|at: DateTime<Utc>| at + every <= Utc::now()))
+    last.deletes_checked_at.is_some_and(|at: DateTime<Utc>| at + every > Utc::now())
 }
 
 /// Runs the delete check of one table. `source` and `target` are the two sides of its direction.
@@ -63,8 +53,22 @@ pub(crate) async fn delete_table<C: GenericClient>(
     options: &RunOptions,
 ) -> Result<DeleteReport, TableError> {
     let Some(deletes) = &spec.deletes else { return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue)) };
-    if !due(spec, deletes, manifest, target, options).await? {
+    let metadata_table = manifest.metadata_table(spec.direction);
+    let last = metadata::stored(target, metadata_table, &options.scope, spec.name)
+        .await
+        .map_err(on(spec, spec.direction.target()))?
+        .unwrap_or_default();
+    if not_due(spec, deletes, &last, options) {
         return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue));
+    }
+    // Read before the check's snapshot, so a change it misses moves the counters past this.
+    let statement = format!("{}\n{}", deletes.sql.keys_source, deletes.sql.keys_target);
+    let proof = counters::proof(spec, Counting::KeysLost, &statement, source, target)
+        .await
+        .map_err(|(side, source)| TableError::Database { table: spec.name, side, source })?;
+    // A --full run trusts no proof.
+    if !options.full && counters::holds(proof.as_deref(), last.deletes_proof.as_deref(), last.deletes_checked_at) {
+        return Ok(DeleteReport::new(spec, DeleteOutcome::Unchanged));
     }
     let started = Instant::now();
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
@@ -106,17 +110,23 @@ pub(crate) async fn delete_table<C: GenericClient>(
         elapsed = ?started.elapsed(),
         "compared key sets"
     );
-    let record = |error: Option<String>, deleted: u64| DeleteRecord {
+    // A refused check, or one that held rows back, leaves no proof: the next run checks again.
+    let record = |error: Option<String>, deleted: u64, keep_proof: bool| DeleteRecord {
         table: spec.name,
         scope: &options.scope,
         checked: error.is_none(),
         rows_deleted: deleted as i64,
         error,
+        proof: proof.as_deref().filter(|_| keep_proof),
     };
     if let Some(refusal) = refusal(spec, manifest, &report, options) {
-        metadata::record_deletes(&tx, manifest.metadata_table(spec.direction), &record(Some(refusal.clone()), 0))
-            .await
-            .map_err(on_target)?;
+        metadata::record_deletes(
+            &tx,
+            manifest.metadata_table(spec.direction),
+            &record(Some(refusal.clone()), 0, false),
+        )
+        .await
+        .map_err(on_target)?;
         tx.commit().await.map_err(on_target)?;
         return Ok(DeleteReport {
             outcome: DeleteOutcome::Refused,
@@ -128,11 +138,8 @@ pub(crate) async fn delete_table<C: GenericClient>(
 
     let (deleted, held, held_samples) = if keys.only_target.is_empty() {
         // Nothing gone, so nothing held either: only the rows held before are cleared.
-        let none = format!("SELECT NULL::text, {NONE}, NULL::timestamptz WHERE false");
         let rejects = manifest.rejects_table(spec.direction);
-        metadata::replace_rejects(&tx, rejects, &options.scope, spec.name, DELETE_KIND, &none)
-            .await
-            .map_err(on_target)?;
+        metadata::clear_rejects(&tx, rejects, &options.scope, spec.name, DELETE_KIND).await.map_err(on_target)?;
         (0, 0, Vec::new())
     } else {
         fill_gone(&tx, &keys.only_target).await.map_err(on_target)?;
@@ -146,7 +153,7 @@ pub(crate) async fn delete_table<C: GenericClient>(
         tx.batch_execute(&format!("DROP TABLE {}, {}", ident(GONE), ident(HELD))).await.map_err(on_target)?;
         (deleted, held, samples)
     };
-    metadata::record_deletes(&tx, manifest.metadata_table(spec.direction), &record(None, deleted))
+    metadata::record_deletes(&tx, manifest.metadata_table(spec.direction), &record(None, deleted, held == 0))
         .await
         .map_err(on_target)?;
     tx.commit().await.map_err(on_target)?;

@@ -23,16 +23,16 @@ pub async fn acquire(client: Client) -> Result<Lock, tokio_postgres::Error> {
     Ok(Lock::Busy { holder: holder(&client).await? })
 }
 
+/// The pid of the session holding the run lock, as a scalar subquery.
+pub(crate) fn holder_sql() -> String {
+    format!(
+        "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
+         AND ((l.classid::bigint << 32) | l.objid::bigint) = {KEY_SQL} LIMIT 1"
+    )
+}
+
 /// The pid of the session holding the run lock, when one does and this role can see it.
 pub async fn holder(client: &Client) -> Result<Option<i32>, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            &format!(
-                "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
-                 AND ((l.classid::bigint << 32) | l.objid::bigint) = {KEY_SQL} LIMIT 1"
-            ),
-            &[],
-        )
-        .await?;
+    let row = client.query_opt(&holder_sql(), &[]).await?;
     Ok(row.map(|r| r.get(0)))
 }

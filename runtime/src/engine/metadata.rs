@@ -35,7 +35,7 @@ pub const APPLY_KIND: &str = "apply";
 pub const DELETE_KIND: &str = "delete";
 
 /// What one table's metadata row of a scope holds for the next run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Stored {
     pub watermark: Option<DateTime<Utc>>,
     /// The `track: xmin` watermark: every transaction before it had ended when the last read's
@@ -43,6 +43,11 @@ pub struct Stored {
     pub xid: Option<i64>,
     /// The last time the table's delete check ran to the end.
     pub deletes_checked_at: Option<DateTime<Utc>>,
+    /// The source's change counters read before that check (see [`super::counters`]).
+    pub deletes_proof: Option<String>,
+    /// A `mode: full` table's source counters read before its last clean full read, and when.
+    pub read_proof: Option<String>,
+    pub read_proven_at: Option<DateTime<Utc>>,
 }
 
 /// The table's row of this scope, or `None` when it has none.
@@ -55,14 +60,22 @@ pub async fn stored<C: GenericClient>(
     let row = client
         .query_typed_opt(
             &format!(
-                "SELECT last_sync_timestamp, last_sync_xid, deletes_checked_at FROM {} \
+                "SELECT last_sync_timestamp, last_sync_xid, deletes_checked_at, deletes_proof, read_proof, \
+                 read_proven_at FROM {} \
                  WHERE table_name = $1 AND scope = $2",
                 ident(metadata)
             ),
             &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
         )
         .await?;
-    Ok(row.map(|r| Stored { watermark: r.get(0), xid: r.get(1), deletes_checked_at: r.get(2) }))
+    Ok(row.map(|r| Stored {
+        watermark: r.get(0),
+        xid: r.get(1),
+        deletes_checked_at: r.get(2),
+        deletes_proof: r.get(3),
+        read_proof: r.get(4),
+        read_proven_at: r.get(5),
+    }))
 }
 
 /// What a run of one table left behind, written in the same transaction as its rows.
@@ -75,6 +88,18 @@ pub struct RunRecord<'a> {
     pub rows: i64,
     pub status: &'a str,
     pub error: Option<&'a str>,
+    pub read_proof: ReadProof<'a>,
+}
+
+/// What a run does to the stored proof of a full read (see [`super::counters`]).
+#[derive(Debug, Clone, Copy)]
+pub enum ReadProof<'a> {
+    /// A run that read nothing leaves it, and its time, as they were.
+    Keep,
+    /// The next run reads in full.
+    Clear,
+    /// A clean full read's proof, read before its snapshot.
+    Set(&'a str),
 }
 
 pub async fn record<C: GenericClient>(
@@ -82,12 +107,20 @@ pub async fn record<C: GenericClient>(
     metadata: &str,
     r: &RunRecord<'_>,
 ) -> Result<(), tokio_postgres::Error> {
+    let (proof, keep) = match r.read_proof {
+        ReadProof::Keep => (None, true),
+        ReadProof::Clear => (None, false),
+        ReadProof::Set(proof) => (Some(proof), false),
+    };
     client
         .query_typed(
             &format!(
                 "UPDATE {} SET last_sync_timestamp = COALESCE($2, last_sync_timestamp), last_run_at = now(), \
                  rows_copied = $3, status = $4, last_error = $5, updated_at = now(), \
-                 last_sync_xid = COALESCE($7, last_sync_xid) WHERE table_name = $1 AND scope = $6",
+                 last_sync_xid = COALESCE($7, last_sync_xid), \
+                 read_proof = CASE WHEN $9 THEN read_proof ELSE $8 END, \
+                 read_proven_at = CASE WHEN $9 THEN read_proven_at WHEN $8 IS NULL THEN NULL ELSE now() END \
+                 WHERE table_name = $1 AND scope = $6",
                 ident(metadata)
             ),
             &[
@@ -98,6 +131,8 @@ pub async fn record<C: GenericClient>(
                 (&r.error, Type::TEXT),
                 (&r.scope.as_str(), Type::TEXT),
                 (&r.xid, Type::INT8),
+                (&proof, Type::TEXT),
+                (&keep, Type::BOOL),
             ],
         )
         .await?;
@@ -113,6 +148,8 @@ pub struct DeleteRecord<'a> {
     pub rows_deleted: i64,
     /// Why it deleted nothing, when the guard stopped it.
     pub error: Option<String>,
+    /// What spares the next check while it holds; `None` makes the next run check.
+    pub proof: Option<&'a str>,
 }
 
 pub async fn record_deletes<C: GenericClient>(
@@ -124,7 +161,7 @@ pub async fn record_deletes<C: GenericClient>(
         .query_typed(
             &format!(
                 "UPDATE {} SET deletes_checked_at = CASE WHEN $3 THEN now() ELSE deletes_checked_at END, \
-                 rows_deleted = $4, deletes_error = $5 WHERE table_name = $1 AND scope = $2",
+                 rows_deleted = $4, deletes_error = $5, deletes_proof = $6 WHERE table_name = $1 AND scope = $2",
                 ident(metadata)
             ),
             &[
@@ -133,6 +170,7 @@ pub async fn record_deletes<C: GenericClient>(
                 (&r.checked, Type::BOOL),
                 (&r.rows_deleted, Type::INT8),
                 (&r.error, Type::TEXT),
+                (&r.proof, Type::TEXT),
             ],
         )
         .await?;
@@ -149,12 +187,7 @@ pub async fn replace_rejects<C: GenericClient>(
     kind: &str,
     describe: &str,
 ) -> Result<u64, tokio_postgres::Error> {
-    client
-        .execute(
-            &format!("DELETE FROM {} WHERE table_name = $1 AND scope = $2 AND kind = $3", ident(rejects)),
-            &[&table, &scope.as_str(), &kind],
-        )
-        .await?;
+    clear_rejects(client, rejects, scope, table, kind).await?;
     client
         .execute(
             &format!(
@@ -167,6 +200,24 @@ pub async fn replace_rejects<C: GenericClient>(
         .await
 }
 
+/// Clears a table's recorded rejects of one kind in this scope: a run that set none aside. One
+/// unnamed statement, so that it keeps its place among statements sent together.
+pub async fn clear_rejects<C: GenericClient>(
+    client: &C,
+    rejects: &str,
+    scope: &Scope,
+    table: &str,
+    kind: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .query_typed(
+            &format!("DELETE FROM {} WHERE table_name = $1 AND scope = $2 AND kind = $3", ident(rejects)),
+            &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT), (&kind, Type::TEXT)],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Sets this scope's watermarks back to the epoch so its next run is a full pass.
 pub async fn reset(
     client: &Client,
@@ -177,7 +228,8 @@ pub async fn reset(
     let rows = client
         .query_typed(
             &format!(
-                "UPDATE {} SET last_sync_timestamp = '{}', last_sync_xid = NULL, updated_at = now() \
+                "UPDATE {} SET last_sync_timestamp = '{}', last_sync_xid = NULL, read_proof = NULL, \
+                 deletes_proof = NULL, updated_at = now() \
                  WHERE table_name = ANY($1) AND scope = $2 RETURNING 1",
                 ident(metadata),
                 super::bootstrap::EPOCH

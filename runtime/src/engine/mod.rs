@@ -7,6 +7,7 @@
 mod apply;
 pub(crate) mod bootstrap;
 mod connections;
+mod counters;
 pub(crate) mod db_error;
 mod deletes;
 pub(crate) mod doctor;
@@ -140,6 +141,7 @@ async fn run_direction(
                 rows: 0,
                 status: "failed",
                 error: report.error.as_deref(),
+                read_proof: metadata::ReadProof::Clear,
             };
             if let Err(e) = metadata::record(target, manifest.metadata_table(direction), &record).await {
                 tracing::warn!(table = spec.name, direction = direction.as_str(), error = %db_error::describe(&e), "could not record the failure");

@@ -6,10 +6,12 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
 use super::apply::{apply, set_aside};
-use super::metadata::{self, RunRecord, Scope};
+use super::counters::{self, Counting};
+use super::metadata::{self, ReadProof, RunRecord, Scope};
 use super::names::{self, ident, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
 use super::watermark::{self, Horizon};
 use super::{Observer, Status, TableError, TableReport};
@@ -39,10 +41,12 @@ pub(crate) struct RunOptions {
     pub table_timeout: Option<Duration>,
 }
 
-/// Sets the target transaction's `lock_timeout`, as a bound parameter.
+/// Sets the target transaction's `lock_timeout`, as a bound parameter of one unnamed statement (so
+/// that it keeps its place among statements sent together).
 pub(crate) async fn set_lock_timeout(tx: &Transaction<'_>, options: &RunOptions) -> Result<(), tokio_postgres::Error> {
     if let Some(wait) = options.lock_timeout {
-        tx.execute("SELECT set_config('lock_timeout', $1, true)", &[&format!("{}ms", wait.as_millis())]).await?;
+        let wait = format!("{}ms", wait.as_millis());
+        tx.query_typed("SELECT set_config('lock_timeout', $1, true)", &[(&wait, Type::TEXT)]).await?;
     }
     Ok(())
 }
@@ -67,9 +71,16 @@ pub(crate) async fn set_settings(
         names::SETTING_SCOPE
     );
     let scope = Scope::of(tenant);
-    let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-        [&manifest.origin_desktop, &manifest.origin_cloud, &tenant.unwrap_or(""), &since.to_rfc3339(), &scope.as_str()];
-    tx.execute(&sql, &values).await?;
+    let (tenant, since, scope) = (tenant.unwrap_or(""), since.to_rfc3339(), scope.as_str());
+    let values: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 5] = [
+        (&manifest.origin_desktop, Type::TEXT),
+        (&manifest.origin_cloud, Type::TEXT),
+        (&tenant, Type::TEXT),
+        (&since, Type::TEXT),
+        (&scope, Type::TEXT),
+    ];
+    // Unnamed: one round trip instead of a prepare and an execute.
+    tx.query_typed(&sql, &values).await?;
     Ok(())
 }
 
@@ -86,6 +97,8 @@ struct ReadPlan {
     since_xid: Option<i64>,
     /// The watermark the next run starts from if nothing is set aside.
     next_watermark: DateTime<Utc>,
+    /// What the last clean full read recorded (see [`counters`]).
+    stored: metadata::Stored,
 }
 
 async fn plan<C: GenericClient>(
@@ -98,14 +111,21 @@ async fn plan<C: GenericClient>(
     let incremental =
         spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
     let metadata_table = manifest.metadata_table(spec.direction);
-    let stored = if options.metadata {
-        metadata::stored(target, metadata_table, &options.scope, spec.name)
-            .await
-            .map_err(on(spec, spec.direction.target()))?
-            .unwrap_or_default()
-    } else {
-        metadata::Stored::default()
+    let stored = async {
+        if !options.metadata {
+            return Ok(metadata::Stored::default());
+        }
+        let stored = metadata::stored(target, metadata_table, &options.scope, spec.name).await;
+        Ok(stored.map_err(on(spec, spec.direction.target()))?.unwrap_or_default())
     };
+    // Taken before the read's snapshot: every row the snapshot misses belongs to a transaction that
+    // started at or after this instant, so the next run reading from here cannot miss it. Asked
+    // while the target answers for the metadata: the two servers work at once.
+    let horizon = async {
+        let lookback = Duration::from_secs(manifest.lookback_seconds as u64);
+        watermark::horizon(source, lookback).await.map_err(on(spec, spec.direction.source()))
+    };
+    let (stored, Horizon { watermark: next_watermark }) = tokio::try_join!(stored, horizon)?;
     let since =
         if incremental { stored.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
     // From the epoch, the incremental read selects every row: read it plainly.
@@ -114,13 +134,7 @@ async fn plan<C: GenericClient>(
     if spec.track_xmin {
         incremental = since_xid.is_some();
     }
-    // Taken before the read's snapshot: every row the snapshot misses belongs to a transaction that
-    // started at or after this instant, so the next run reading from here cannot miss it.
-    let Horizon { watermark: next_watermark } =
-        watermark::horizon(source, Duration::from_secs(manifest.lookback_seconds as u64))
-            .await
-            .map_err(on(spec, spec.direction.source()))?;
-    Ok(ReadPlan { incremental, since, since_xid, next_watermark })
+    Ok(ReadPlan { incremental, since, since_xid, next_watermark, stored })
 }
 
 /// Syncs one table. `source` and `target` are the two sides for the table's direction.
@@ -136,10 +150,23 @@ pub(crate) async fn sync_table<C: GenericClient>(
     let started = Instant::now();
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
     let mut plan = plan(spec, manifest, source, target, options).await?;
+    // Read before the snapshot, so a change the read misses moves the counters past this.
+    let read_proof = full_read_proof(spec, manifest, source, target, options).await?;
+    let stored = &plan.stored;
+    if !options.full && counters::holds(read_proof.as_deref(), stored.read_proof.as_deref(), stored.read_proven_at) {
+        return unchanged(spec, manifest, target, options, &plan, None, started).await;
+    }
 
     let source_tx = begin_read(source, spec, manifest, options, &plan).await.map_err(on_source)?;
     let snapshot_xid =
         if spec.track_xmin { Some(xid_horizon(&source_tx, spec, &mut plan).await.map_err(on_source)?) } else { None };
+    if let Some(probe) = spec.sql.probe_incremental.filter(|_| plan.incremental) {
+        let changed: bool = source_tx.query_one(probe, &[]).await.map_err(on_source)?.get(0);
+        if !changed {
+            source_tx.commit().await.map_err(on_source)?;
+            return unchanged(spec, manifest, target, options, &plan, snapshot_xid, started).await;
+        }
+    }
     let read_sql =
         if plan.incremental { spec.sql.read_incremental.unwrap_or(spec.sql.read_full) } else { spec.sql.read_full };
 
@@ -182,7 +209,13 @@ pub(crate) async fn sync_table<C: GenericClient>(
         // Rows set aside carry no transaction id to hold the xid watermark back at: it stays, and
         // the next run reads again everything written since.
         let xid = snapshot_xid.filter(|_| rejects.count == 0);
-        record(&tx, manifest, spec, &options.scope, &rejects, xid, written, status).await.map_err(on_target)?;
+        let read_proof = match &read_proof {
+            Some(proof) if status == Status::Ok => ReadProof::Set(proof),
+            _ => ReadProof::Clear,
+        };
+        record(&tx, manifest, spec, &options.scope, &rejects, xid, written, status, read_proof)
+            .await
+            .map_err(on_target)?;
     }
     // Dropped explicitly: inside a dry run's outer transaction, ON COMMIT DROP would wait for the end.
     let mut temporary = vec![ident(STAGE), ident(REJECTED), ident(SET_ASIDE)];
@@ -211,6 +244,83 @@ pub(crate) async fn sync_table<C: GenericClient>(
         unavailable: false,
         first_load,
     })
+}
+
+/// A table in which no row changed since the watermark, or a `mode: full` table whose source's
+/// counters prove it as it was at its last clean read: nothing is staged or applied; the watermark
+/// moves on and the last run's rejects are cleared, as a read of no row would do. Its commit does
+/// not wait for the disk: lost in a crash, it leaves the older watermark, which the next run reads
+/// from again, losing nothing.
+async fn unchanged<C: GenericClient>(
+    spec: &'static TableSpec,
+    manifest: &ManifestSpec,
+    target: &mut C,
+    options: &RunOptions,
+    plan: &ReadPlan,
+    xid: Option<i64>,
+    started: Instant,
+) -> Result<TableReport, TableError> {
+    let on_target = on(spec, spec.direction.target());
+    let tx = target.transaction().await.map_err(on_target)?;
+    let run = RunRecord {
+        table: spec.name,
+        scope: &options.scope,
+        watermark: Some(plan.next_watermark),
+        xid,
+        rows: 0,
+        status: Status::Ok.as_str(),
+        error: None,
+        read_proof: ReadProof::Keep,
+    };
+    let rejects = manifest.rejects_table(spec.direction);
+    // Sent together and run in order: one round trip, not four.
+    tokio::try_join!(
+        tx.batch_execute("SET LOCAL synchronous_commit = off"),
+        set_lock_timeout(&tx, options),
+        metadata::clear_rejects(&tx, rejects, &options.scope, spec.name, metadata::APPLY_KIND),
+        metadata::record(&tx, manifest.metadata_table(spec.direction), &run),
+    )
+    .map_err(on_target)?;
+    tx.commit().await.map_err(on_target)?;
+    tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "unchanged since the last run");
+    Ok(TableReport {
+        table: spec.name.to_string(),
+        direction: spec.direction,
+        source: spec.source.name.to_string(),
+        target: spec.target.name.to_string(),
+        mode: if plan.incremental { "incremental" } else { "full" },
+        status: Status::Ok,
+        rows_read: 0,
+        rows_written: 0,
+        duplicates_dropped: 0,
+        rejected: 0,
+        reject_samples: Vec::new(),
+        watermark_from: plan.incremental.then_some(plan.since),
+        watermark_to: Some(plan.next_watermark),
+        millis: started.elapsed().as_millis(),
+        error: None,
+        unavailable: false,
+        first_load: false,
+    })
+}
+
+/// The proof a `mode: full` table's source is as its last clean full read left it, standing for
+/// the read and the apply (a manifest that changes either reads again).
+async fn full_read_proof<C: GenericClient>(
+    spec: &'static TableSpec,
+    manifest: &ManifestSpec,
+    source: &Client,
+    target: &C,
+    options: &RunOptions,
+) -> Result<Option<String>, TableError> {
+    if spec.mode != Mode::Full || !options.metadata {
+        return Ok(None);
+    }
+    let mut statement = vec![spec.sql.read_full, &manifest.origin_desktop, &manifest.origin_cloud];
+    statement.extend(spec.sql.apply);
+    counters::proof(spec, Counting::AnyChange, &statement.join("\n"), source, target)
+        .await
+        .map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
 }
 
 /// True when a large batch goes into a target holding none of the rows this side owns in the
@@ -242,8 +352,8 @@ async fn begin_read<'a>(
     let tx = source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
     set_settings(&tx, manifest, options.tenant.as_deref(), plan.since).await?;
     if let Some(xid) = plan.since_xid {
-        tx.execute(&format!("SELECT set_config('{}', $1, true)", names::SETTING_SINCE_XID), &[&xid.to_string()])
-            .await?;
+        let sql = format!("SELECT set_config('{}', $1, true)", names::SETTING_SINCE_XID);
+        tx.query_typed(&sql, &[(&xid.to_string(), Type::TEXT)]).await?;
     }
     if plan.incremental && spec.sql.dedup.is_some() && !options.unique_sources.contains(spec.source.name) {
         // The read joins the table to its own changed keys; on a legacy table without statistics
@@ -425,6 +535,7 @@ async fn record(
     xid: Option<i64>,
     written: u64,
     status: Status,
+    read_proof: ReadProof<'_>,
 ) -> Result<(), tokio_postgres::Error> {
     let rejects_table = manifest.rejects_table(spec.direction);
     metadata::replace_rejects(tx, rejects_table, scope, spec.name, metadata::APPLY_KIND, spec.sql.describe_rejects)
@@ -438,6 +549,7 @@ async fn record(
         rows: written as i64,
         status: status.as_str(),
         error: error.as_deref(),
+        read_proof,
     };
     metadata::record(tx, manifest.metadata_table(spec.direction), &run).await
 }

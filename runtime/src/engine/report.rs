@@ -114,6 +114,8 @@ pub enum DeleteOutcome {
     Skipped,
     /// The table's first load this run: nothing it holds can be gone yet; checked next run.
     FirstLoad,
+    /// The source's change counters prove no key left it since the last check.
+    Unchanged,
     Failed,
 }
 
@@ -152,6 +154,7 @@ impl DeleteReport {
             DeleteOutcome::Refused => "refused",
             DeleteOutcome::Skipped => "skipped",
             DeleteOutcome::FirstLoad => "first load",
+            DeleteOutcome::Unchanged => "unchanged",
             DeleteOutcome::Failed => "failed",
         }
     }

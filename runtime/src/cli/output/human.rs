@@ -40,7 +40,7 @@ pub fn table_line(r: &TableReport) -> String {
 pub fn delete_line(r: &DeleteReport) -> Option<String> {
     let head = format!("{:<7} {:<20} deletes", r.direction.as_str(), r.table);
     match r.outcome {
-        DeleteOutcome::NotDue | DeleteOutcome::Skipped | DeleteOutcome::FirstLoad => None,
+        DeleteOutcome::NotDue | DeleteOutcome::Skipped | DeleteOutcome::FirstLoad | DeleteOutcome::Unchanged => None,
         DeleteOutcome::Refused | DeleteOutcome::Failed => {
             Some(format!("{head}     {}  {}", r.outcome_str(), r.error.as_deref().unwrap_or("")))
         }
