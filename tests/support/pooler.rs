@@ -33,6 +33,11 @@ fn is_root() -> bool {
 
 impl Pooler {
     pub fn start(upstream_port: u16) -> Pooler {
+        Pooler::start_with(upstream_port, 3)
+    }
+
+    /// With `pool_size` server connections to the upstream.
+    pub fn start_with(upstream_port: u16, pool_size: u32) -> Pooler {
         let dir = tempfile::Builder::new().prefix("pgbisync-pooler-").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -45,7 +50,7 @@ impl Pooler {
                 "[databases]\npostgres = host=127.0.0.1 port={upstream_port} dbname=postgres\n\n\
                  [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
                  auth_type = trust\nauth_file = {users}\npool_mode = transaction\n\
-                 max_client_conn = 100\ndefault_pool_size = 3\nignore_startup_parameters = extra_float_digits,options\n",
+                 max_client_conn = 100\ndefault_pool_size = {pool_size}\nignore_startup_parameters = extra_float_digits,options\n",
                 users = users.display()
             ),
         )
