@@ -242,6 +242,9 @@ async fn main() {
     let template = connect(&desktop.url("firms_template")).await;
     pgbisync_runtime::demo::sample::create_schema(&program, &template, &c).await.unwrap();
     drop(template);
+    // A cloud shared by firms indexes the firm's column: each firm's delete check reads its own
+    // rows, not every firm's.
+    c.batch_execute("CREATE INDEX ON jobshead (org_id); CREATE INDEX ON jobshead (updated_at)").await.unwrap();
     let mut databases = Vec::new();
     for firm in 1..=firms + 1 {
         databases.push((firm, load_firm(&desktop, &d, firm, jobs).await));
