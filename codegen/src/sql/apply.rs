@@ -163,21 +163,17 @@ pub(crate) fn record_ledger(t: &TableDirection) -> Option<String> {
     let reverse_writes: Vec<&String> =
         t.staged.iter().map(|s| &s.name).filter(|n| !t.desktop_owns.contains(n)).collect();
     Some(format!(
-        // Two branches joined by UNION, not one WHERE with OR: each is then an anti- or semi-join
-        // the planner hashes, where the OR made the second a subquery run once per staged row
-        // over the whole desktop table (quadratic when the keys are already there).
+        // One outer join, read once: a staged row no desktop row matches came from the cloud, one
+        // a desktop row equals (on the columns reverse writes) is the cloud's too. The test is on
+        // the joined columns, not an EXISTS under OR, which the planner ran once per staged row
+        // over the whole desktop table (quadratic when the keys are already there). A key the
+        // desktop holds twice is recorded once.
         r#"INSERT INTO {ledger} (table_name, scope, row_key)
 SELECT {table}, {scope}, {key}
 FROM {STAGE} s
-WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches})
-UNION
-SELECT {table}, {scope}, {key}
-FROM {STAGE} s
-WHERE EXISTS (
-    SELECT 1 FROM {target} t
-    WHERE {matches}
-      AND ({desktop}) IS NOT DISTINCT FROM ({staged})
-)
+LEFT JOIN {target} t ON {matches}
+WHERE t.{first_key} IS NULL
+   OR ({desktop}) IS NOT DISTINCT FROM ({staged})
 ON CONFLICT DO NOTHING"#,
         ledger = ident(ledger),
         table = literal(&t.table),
@@ -185,6 +181,7 @@ ON CONFLICT DO NOTHING"#,
         key = key_text(t, "s"),
         target = ident(&t.target.name),
         matches = key_match(&t.key),
+        first_key = ident(&t.key[0]),
         desktop = list(prefixed("t", reverse_writes.iter().copied())),
         staged = list(prefixed("s", reverse_writes.iter().copied())),
     ))

@@ -195,11 +195,12 @@ pub(crate) async fn sync_table<C: GenericClient>(
     for statement in spec.sql.prepare {
         tx.execute(*statement, &[]).await.map_err(on_target)?;
     }
+    // Before the ledger too: it joins the batch to the target as the apply does.
+    keep_plans_linear(&tx, spec, rows_read).await.map_err(on_target)?;
     if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
         tx.execute(ledger, &[]).await.map_err(on_target)?;
     }
     let first_load = first_load(&tx, spec, options, rows_read).await.map_err(on_target)?;
-    keep_plans_linear(&tx, spec, rows_read).await.map_err(on_target)?;
     let written = apply(&tx, spec).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
 
