@@ -54,18 +54,21 @@ pub(crate) async fn delete_table<C: GenericClient>(
 ) -> Result<DeleteReport, TableError> {
     let Some(deletes) = &spec.deletes else { return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue)) };
     let metadata_table = manifest.metadata_table(spec.direction);
-    let last = metadata::stored(target, metadata_table, &options.scope, spec.name)
-        .await
-        .map_err(on(spec, spec.direction.target()))?
-        .unwrap_or_default();
+    let last = async {
+        let last = metadata::stored(&*target, metadata_table, &options.scope, spec.name).await;
+        Ok(last.map_err(on(spec, spec.direction.target()))?.unwrap_or_default())
+    };
+    // Read before the check's snapshot, so a change it misses moves the counters past this; asked
+    // with the metadata, though a check not due does not use it.
+    let statement = format!("{}\n{}", deletes.sql.keys_source, deletes.sql.keys_target);
+    let proof = async {
+        let proof = counters::proof(spec, Counting::KeysLost, &statement, source, &*target).await;
+        proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
+    };
+    let (last, proof): (Stored, _) = tokio::try_join!(last, proof)?;
     if not_due(spec, deletes, &last, options) {
         return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue));
     }
-    // Read before the check's snapshot, so a change it misses moves the counters past this.
-    let statement = format!("{}\n{}", deletes.sql.keys_source, deletes.sql.keys_target);
-    let proof = counters::proof(spec, Counting::KeysLost, &statement, source, target)
-        .await
-        .map_err(|(side, source)| TableError::Database { table: spec.name, side, source })?;
     // A --full run trusts no proof.
     if !options.full && counters::holds(proof.as_deref(), last.deletes_proof.as_deref(), last.deletes_checked_at) {
         return Ok(DeleteReport::new(spec, DeleteOutcome::Unchanged));

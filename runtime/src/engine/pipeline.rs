@@ -149,9 +149,12 @@ pub(crate) async fn sync_table<C: GenericClient>(
     let spec = table.spec();
     let started = Instant::now();
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
-    let mut plan = plan(spec, manifest, source, target, options).await?;
-    // Read before the snapshot, so a change the read misses moves the counters past this.
-    let read_proof = full_read_proof(spec, manifest, source, target, options).await?;
+    // Both before the read's snapshot (so a change the read misses moves the counters past the
+    // proof), asked together.
+    let (mut plan, read_proof) = tokio::try_join!(
+        plan(spec, manifest, source, target, options),
+        full_read_proof(spec, manifest, source, target, options)
+    )?;
     let stored = &plan.stored;
     if !options.full && counters::holds(read_proof.as_deref(), stored.read_proof.as_deref(), stored.read_proven_at) {
         return unchanged(spec, manifest, target, options, &plan, None, started).await;
