@@ -17,8 +17,12 @@ pub async fn listen(lock_session: &Client) -> Result<(), tokio_postgres::Error> 
 }
 
 /// Sends the trigger, saying who asked; the pid of the run that holds the lock and will act on it,
-/// `None` when no run is going (the trigger is then lost: nothing queues it).
+/// `None` when no run is going (the trigger is then lost: nothing queues it). The holder is asked
+/// first: a run listens before it takes the lock, so one seen holding it hears what follows, where
+/// a trigger sent first could reach a run just starting before it listened, and then see it hold
+/// the lock (a lost trigger reported as received).
 pub async fn send(client: &Client, requested_by: &str) -> Result<Option<i32>, tokio_postgres::Error> {
+    let holder = lock::holder(client).await?;
     client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &requested_by]).await?;
-    lock::holder(client).await
+    Ok(holder)
 }
