@@ -288,14 +288,21 @@ fn insert_new_copies(t: &TableDirection) -> String {
     ordered_cols.push(ident(&t.origin_column));
     debug_assert_eq!(ordered_cols.len(), wcols.len());
     let named = cols.iter().zip(&exprs).map(|(c, e)| format!("{e} AS {}", ident(c)));
+    // The row text is built from the values computed below it, not from their expressions again: a
+    // lookup is then run once per staged row, not twice. OFFSET 0 keeps the planner from folding
+    // the level away, which would copy the lookup back into the row text.
+    let computed = cols.iter().map(|c| format!("v.{}", ident(c)));
     format!(
         r#"WITH {SRC} AS (
     SELECT m.*, row_number() OVER (PARTITION BY m.{ROW_TEXT} ORDER BY m.{ROW_NUMBER}) AS {DUP}
     FROM (
-        SELECT s.{ROW_NUMBER},
-            {named},
-            ROW({exprs})::text AS {ROW_TEXT}
-        FROM {STAGE} s
+        SELECT v.*, ROW({computed})::text AS {ROW_TEXT}
+        FROM (
+            SELECT s.{ROW_NUMBER},
+                {named}
+            FROM {STAGE} s
+            OFFSET 0
+        ) v
     ) m
 ), {owned}
 INSERT INTO {target} ({cols})
@@ -305,8 +312,8 @@ WHERE {range}
   AND NOT EXISTS (
     SELECT 1 FROM {TGT}
     WHERE {same})"#,
-        named = named.collect::<Vec<_>>().join(",\n            "),
-        exprs = list(exprs.clone()),
+        named = named.collect::<Vec<_>>().join(",\n                "),
+        computed = list(computed),
         owned = owned_copies(t, &cols, None),
         target = ident(&t.target.name),
         cols = list(ordered_cols),
