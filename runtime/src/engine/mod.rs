@@ -118,7 +118,9 @@ async fn run_direction(
     // A long-running `run --every` outlives connections (server restarts, pooler idle timeouts).
     connections.reopen_closed().await?;
     let (source, target) = connections.for_direction(direction);
+    let started = std::time::Instant::now();
     let prepared = prepare(manifest, source, target, direction, tables, sync).await?;
+    tracing::debug!(direction = %direction, elapsed = ?started.elapsed(), "bootstrapped and checked the schema");
     let mut reports = Vec::new();
     for table in tables {
         if sync.stopping() {
