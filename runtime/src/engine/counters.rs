@@ -103,13 +103,19 @@ pub(crate) async fn proof(
         (&FLUSH_WINDOW_SECONDS, Type::FLOAT8),
         (&any_change, Type::BOOL),
     ];
-    // Sent together: the server flushes at the end of the first, before it reads the second.
+    // Sent together: the server flushes at the end of the first, before it reads the second; the
+    // target is asked for its identity meanwhile.
     let sql = source_sql();
-    let (_, counters) = tokio::try_join!(source.batch_execute(FLUSH_OWN), source.query_typed_opt(&sql, &params))
-        .map_err(|e| (on_source, e))?;
-    let Some(counters) = counters.and_then(|r| r.get::<_, Option<String>>(0)) else { return Ok(None) };
+    let counters = async {
+        let (_, counters) = tokio::try_join!(source.batch_execute(FLUSH_OWN), source.query_typed_opt(&sql, &params))
+            .map_err(|e| (on_source, e))?;
+        Ok(counters)
+    };
     let target_name = ident(spec.target.name);
-    let identity = target.query_typed_opt(TARGET, &[(&target_name, Type::TEXT)]).await.map_err(|e| (on_target, e))?;
+    let identity =
+        async { target.query_typed_opt(TARGET, &[(&target_name, Type::TEXT)]).await.map_err(|e| (on_target, e)) };
+    let (counters, identity) = tokio::try_join!(counters, identity)?;
+    let Some(counters) = counters.and_then(|r| r.get::<_, Option<String>>(0)) else { return Ok(None) };
     let Some(identity) = identity.map(|r| r.get::<_, String>(0)) else { return Ok(None) };
     Ok(Some(format!("{counters} / {identity}")))
 }
