@@ -14,13 +14,23 @@ pub enum Lock {
     },
 }
 
+/// How long a run waits for the lock before saying another run holds it: a run that has just ended
+/// keeps it until its server session notices the closed connection, a few milliseconds later.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Tries to take the run lock on a dedicated connection; dropping the returned client releases it.
 pub async fn acquire(client: Client) -> Result<Lock, tokio_postgres::Error> {
-    let got: bool = client.query_one(&format!("SELECT pg_try_advisory_lock({KEY_SQL})"), &[]).await?.get(0);
-    if got {
-        return Ok(Lock::Held(client));
+    let deadline = std::time::Instant::now() + GRACE;
+    loop {
+        let got: bool = client.query_one(&format!("SELECT pg_try_advisory_lock({KEY_SQL})"), &[]).await?.get(0);
+        if got {
+            return Ok(Lock::Held(client));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(Lock::Busy { holder: holder(&client).await? });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    Ok(Lock::Busy { holder: holder(&client).await? })
 }
 
 /// The pid of the session holding the run lock, as a scalar subquery.
