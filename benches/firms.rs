@@ -22,13 +22,11 @@ mod pooler;
 use std::time::{Duration, Instant};
 
 use pgbisync_runtime::program::Program;
-use pgbisync_runtime::{
-    sync, Cluster, ClusterOptions, ConnectionUrl, Connections, Direction, Side, Silent, SyncOptions,
-};
+use pgbisync_runtime::{sync, Cluster, ConnectionUrl, Connections, Direction, Side, Silent, SyncOptions};
 use tokio_postgres::Client;
 
 mod common;
-use common::{connect, COLUMNS};
+use common::{connect, start_servers, COLUMNS};
 
 /// Server connections the pooler keeps to the cloud, as a small Supabase project's pool.
 const POOL_SIZE: u32 = 15;
@@ -224,12 +222,7 @@ async fn main() {
     );
 
     let program = pgbisync_generated::program();
-    let start = |name: &'static str, tz: &'static str| {
-        tokio::task::spawn_blocking(move || Cluster::start(ClusterOptions::new(name, tz)))
-    };
-    let (desktop, cloud) = tokio::join!(start("desktop", "Asia/Kolkata"), start("cloud", "UTC"));
-    let (desktop, cloud) = (desktop.unwrap().unwrap(), cloud.unwrap().unwrap());
-    let (d, c) = (connect(&desktop.url("postgres")).await, connect(&cloud.url("postgres")).await);
+    let (desktop, cloud, d, c) = start_servers().await;
     // One statement each: ALTER SYSTEM refuses a multi-statement (implicit transaction) query.
     for setting in [
         "ALTER SYSTEM SET log_lock_waits = on",

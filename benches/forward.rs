@@ -13,31 +13,17 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, TryStreamExt};
 use pgbisync_runtime::{sync, Direction, Silent, SyncOptions};
 use tokio_postgres::Client;
 
 mod common;
-use common::{open, Servers, COLUMNS};
+use common::{copy_pipe, open, Servers, COLUMNS};
 
 /// Reads `filter`'s rows of the source's jobshead as binary COPY and writes them straight into
 /// `table` (emptied first) on the other server: the fastest any tool could move them.
 async fn copy_pipe_into(from: &Client, to: &Client, filter: &str, table: &str) -> Duration {
     to.batch_execute(&format!("TRUNCATE {table}")).await.unwrap();
-    let started = Instant::now();
-    let out = from
-        .copy_out(&format!("COPY (SELECT {COLUMNS} FROM jobshead {filter}) TO STDOUT (FORMAT binary)"))
-        .await
-        .unwrap();
-    let sink = to.copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)")).await.unwrap();
-    futures_util::pin_mut!(out);
-    futures_util::pin_mut!(sink);
-    // `feed`, not `send`: the sink batches rows into 4 KiB messages, as pgbisync's writer does.
-    while let Some(chunk) = out.try_next().await.unwrap() {
-        sink.feed(chunk).await.unwrap();
-    }
-    sink.as_mut().finish().await.unwrap();
-    started.elapsed()
+    copy_pipe(from, to, &format!("SELECT {COLUMNS} FROM jobshead {filter}"), &format!("{table} ({COLUMNS})")).await
 }
 
 /// One pgbisync pass of `directions` over `tables` (all when empty); its time and what it wrote.

@@ -15,12 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, TryStreamExt};
 use pgbisync_runtime::{sync, Direction, Silent, SyncOptions, TableReport};
 use tokio_postgres::Client;
 
 mod common;
-use common::{open, Servers};
+use common::{copy_pipe, open, Servers};
 
 const TABLES: [&str; 3] = ["jobshead", "jobtasks", "taskchecklist"];
 
@@ -66,16 +65,8 @@ async fn pipe(d: &Client, c: &Client, table: &str) -> Duration {
     ))
     .await
     .unwrap();
-    let started = Instant::now();
-    let out = d.copy_out(&format!("COPY (SELECT {cols} FROM {table}) TO STDOUT (FORMAT binary)")).await.unwrap();
-    let sink = c.copy_in(&format!("COPY {table}_pipe ({cols}) FROM STDIN (FORMAT binary)")).await.unwrap();
-    futures_util::pin_mut!(out);
-    futures_util::pin_mut!(sink);
-    while let Some(chunk) = out.try_next().await.unwrap() {
-        sink.feed(chunk).await.unwrap();
-    }
-    sink.as_mut().finish().await.unwrap();
-    let elapsed = started.elapsed();
+    let select = format!("SELECT {cols} FROM {table}");
+    let elapsed = copy_pipe(d, c, &select, &format!("{table}_pipe ({cols})")).await;
     c.batch_execute(&format!("DROP TABLE {table}_pipe")).await.unwrap();
     elapsed
 }

@@ -4,6 +4,9 @@
 
 use pgbisync_runtime::program::Program;
 use pgbisync_runtime::{Cluster, ClusterOptions, ConnectionUrl, Connections, Side};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, TryStreamExt};
 use tokio_postgres::{Client, NoTls};
 
 /// The shared jobshead columns, in manifest order.
@@ -14,6 +17,22 @@ pub async fn connect(url: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
     tokio::spawn(connection);
     client
+}
+
+/// Streams `select`'s rows as binary COPY from one server into `into` (`table (columns)`) on the
+/// other: the fastest any tool could move them. Its time.
+pub async fn copy_pipe(from: &Client, to: &Client, select: &str, into: &str) -> Duration {
+    let started = Instant::now();
+    let out = from.copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)")).await.unwrap();
+    let sink = to.copy_in(&format!("COPY {into} FROM STDIN (FORMAT binary)")).await.unwrap();
+    futures_util::pin_mut!(out);
+    futures_util::pin_mut!(sink);
+    // `feed`, not `send`: the sink batches rows into 4 KiB messages, as pgbisync's writer does.
+    while let Some(chunk) = out.try_next().await.unwrap() {
+        sink.feed(chunk).await.unwrap();
+    }
+    sink.as_mut().finish().await.unwrap();
+    started.elapsed()
 }
 
 pub async fn open(desktop: &Cluster, cloud: &Cluster) -> Connections {
@@ -33,17 +52,23 @@ pub struct Servers {
     pub c: Client,
 }
 
+/// Two throwaway servers, desktop and cloud, and a client of each's `postgres` database.
+pub async fn start_servers() -> (Cluster, Cluster, Client, Client) {
+    let start = |name: &'static str, tz: &'static str| {
+        tokio::task::spawn_blocking(move || Cluster::start(ClusterOptions::new(name, tz)))
+    };
+    let (desktop, cloud) = tokio::join!(start("desktop", "Asia/Kolkata"), start("cloud", "UTC"));
+    let (desktop, cloud) = (desktop.unwrap().unwrap(), cloud.unwrap().unwrap());
+    let (d, c) = (connect(&desktop.url("postgres")).await, connect(&cloud.url("postgres")).await);
+    (desktop, cloud, d, c)
+}
+
 impl Servers {
     /// Both servers with the manifest's tables, firm 1 and 20 locations in the cloud, and `rows`
     /// jobs of firm 1 on the desktop, changed a day ago.
     pub async fn with_jobs(rows: u64) -> Servers {
         let program = pgbisync_generated::program();
-        let start = |name: &'static str, tz: &'static str| {
-            tokio::task::spawn_blocking(move || Cluster::start(ClusterOptions::new(name, tz)))
-        };
-        let (desktop, cloud) = tokio::join!(start("desktop", "Asia/Kolkata"), start("cloud", "UTC"));
-        let (desktop, cloud) = (desktop.unwrap().unwrap(), cloud.unwrap().unwrap());
-        let (d, c) = (connect(&desktop.url("postgres")).await, connect(&cloud.url("postgres")).await);
+        let (desktop, cloud, d, c) = start_servers().await;
         pgbisync_runtime::demo::sample::create_schema(&program, &d, &c).await.unwrap();
         c.batch_execute(
             "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \

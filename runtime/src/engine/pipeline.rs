@@ -292,23 +292,11 @@ async fn unchanged<C: GenericClient>(
     tx.commit().await.map_err(on_target)?;
     tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "unchanged since the last run");
     Ok(TableReport {
-        table: spec.name.to_string(),
-        direction: spec.direction,
-        source: spec.source.name.to_string(),
-        target: spec.target.name.to_string(),
         mode: if plan.incremental { "incremental" } else { "full" },
-        status: Status::Ok,
-        rows_read: 0,
-        rows_written: 0,
-        duplicates_dropped: 0,
-        rejected: 0,
-        reject_samples: Vec::new(),
         watermark_from: plan.incremental.then_some(plan.since),
         watermark_to: Some(plan.next_watermark),
         millis: started.elapsed().as_millis(),
-        error: None,
-        unavailable: false,
-        first_load: false,
+        ..TableReport::new(spec, Status::Ok)
     })
 }
 

@@ -34,14 +34,15 @@ pub struct TableReport {
 
 impl TableReport {
     /// The report of a table that wrote nothing.
-    pub(crate) fn failed(spec: &TableSpec, error: &super::TableError) -> TableReport {
+    /// A report of `spec` with nothing read or written yet.
+    pub(crate) fn new(spec: &TableSpec, status: Status) -> TableReport {
         TableReport {
             table: spec.name.to_string(),
             direction: spec.direction,
             source: spec.source.name.to_string(),
             target: spec.target.name.to_string(),
             mode: spec.mode.as_str(),
-            status: Status::Failed,
+            status,
             rows_read: 0,
             rows_written: 0,
             duplicates_dropped: 0,
@@ -50,9 +51,17 @@ impl TableReport {
             watermark_from: None,
             watermark_to: None,
             millis: 0,
+            error: None,
+            unavailable: false,
+            first_load: false,
+        }
+    }
+
+    pub(crate) fn failed(spec: &TableSpec, error: &super::TableError) -> TableReport {
+        TableReport {
             error: Some(error.to_string()),
             unavailable: error.is_unavailable(),
-            first_load: false,
+            ..TableReport::new(spec, Status::Failed)
         }
     }
 }
