@@ -300,8 +300,10 @@ async fn a_first_load_leaves_the_delete_check_to_the_next_run_which_deletes_what
     let jobs = deletes_of(&reports, "jobshead");
     assert_eq!(jobs.outcome, DeleteOutcome::FirstLoad, "{jobs:#?}");
     assert_eq!(report(&flatten(reports.clone()), "jobshead").rows_written, 12_000);
-    // A small table is checked as usual: the question is not worth asking for a few rows.
-    assert_eq!(deletes_of(&reports, "orgmaster").outcome, DeleteOutcome::Checked);
+    // A small table copied straight into its empty target is a first load too.
+    let tables = flatten(reports.clone());
+    assert!(report(&tables, "orgmaster").direct, "{tables:#?}");
+    assert_eq!(deletes_of(&reports, "orgmaster").outcome, DeleteOutcome::FirstLoad);
 
     delete_jobs(&desktop, &[7, 8]).await;
     let reports = forward(&pair, only_jobs()).await;

@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 
 use crate::model::{Direction, Mode, Model, Side, SideName, StagedValue, Strategy, TableDirection};
 use crate::sql::deletes::DeleteSqlText;
-use crate::sql::{self, TableSqlText};
+use crate::sql::{self, Constraint, DirectLoadText, TableSqlText};
 use crate::types::PgType;
 
 /// A Rust identifier for a SQL name (raw identifier for keywords such as `type`).
@@ -180,6 +180,7 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
         verify_source,
         verify_target,
         deletes: _,
+        direct: _,
     } = text;
     let read_incremental = opt_sql(read_incremental);
     let probe_incremental = opt_sql(probe_incremental);
@@ -246,6 +247,7 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
     let line = t.line as u32;
     let text = sql::table_sql(t);
     let deletes = delete_spec_tokens(t, text.deletes.clone());
+    let direct = direct_load_tokens(text.direct.clone());
     let sql = table_sql_tokens(text);
     quote! {
         TableSpec {
@@ -266,7 +268,34 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
             manifest_line: #line,
             sql: #sql,
             deletes: #deletes,
+            direct: #direct,
         }
+    }
+}
+
+/// The `DirectLoad` of a table-direction whose first load may skip staging.
+fn direct_load_tokens(text: Option<DirectLoadText>) -> TokenStream {
+    let Some(DirectLoadText { copy, empty, checks, columns }) = text else { return quote!(None) };
+    let [copy, empty] = [copy, empty].map(|s| sql_literal(&s));
+    let checks = checks.iter().map(|(sql, constraint)| {
+        let sql = sql_literal(sql);
+        let unless = match constraint {
+            Constraint::NotNull(column) => quote!(Constraint::NotNull(#column)),
+            Constraint::UniqueKey => quote!(Constraint::UniqueKey),
+            Constraint::ForeignKey { parent_table, pairs } => {
+                let pairs = pairs.iter().map(|(c, p)| quote!((#c, #p)));
+                quote!(Constraint::ForeignKey { parent_table: #parent_table, pairs: &[#(#pairs),*] })
+            }
+        };
+        quote!(DirectCheck { sql: #sql, unless: #unless })
+    });
+    quote! {
+        Some(DirectLoad {
+            copy: #copy,
+            empty: #empty,
+            checks: &[#(#checks),*],
+            columns: #columns,
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{pin_mut, TryStreamExt};
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCopyOutStream};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CopyInSink, CopyOutStream};
 
 use crate::spec::TableSpec;
@@ -50,6 +50,25 @@ pub trait CompiledTable: Send + Sync {
         target: CopyInSink<Bytes>,
         progress: &'a (dyn Fn(u64) + Sync),
     ) -> BoxFuture<'a, Result<TransferStats, TransferError>>;
+
+    /// Streams rows from the source COPY straight into the target table's COPY: the staged values
+    /// without the row number and the tracking value, then `origin` for the origin column.
+    fn load<'a>(
+        &'a self,
+        source: CopyOutStream,
+        target: CopyInSink<Bytes>,
+        origin: &'a str,
+        progress: &'a (dyn Fn(u64) + Sync),
+    ) -> BoxFuture<'a, Result<TransferStats, TransferError>>;
+}
+
+/// What each row's COPY data holds.
+#[derive(Clone, Copy)]
+enum Layout<'a> {
+    /// Staging's: the row number, the staged values, the tracking value.
+    Staged,
+    /// The target's own columns: the first `columns` staged values, then the origin.
+    Target { columns: usize, origin: &'a str },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +81,7 @@ pub enum TransferError {
     },
     #[error("reading rows from the source: {0}")]
     Read(#[source] tokio_postgres::Error),
-    #[error("writing rows to staging: {0}")]
+    #[error("writing rows to the target: {0}")]
     Write(#[source] tokio_postgres::Error),
 }
 
@@ -84,24 +103,56 @@ impl<C: TableCodec> CompiledTable for Compiled<C> {
         target: CopyInSink<Bytes>,
         progress: &'a (dyn Fn(u64) + Sync),
     ) -> BoxFuture<'a, Result<TransferStats, TransferError>> {
-        Box::pin(async move {
-            let spec = self.spec();
-            let rows = BinaryCopyOutStream::new(source, spec.read_types);
-            let writer = BinaryCopyInWriter::new(target, spec.stage_types);
-            pin_mut!(rows);
-            pin_mut!(writer);
-            let mut n: i64 = 0;
-            while let Some(row) = rows.try_next().await.map_err(TransferError::Read)? {
-                n += 1;
-                if n % PROGRESS_EVERY == 0 {
-                    progress(n as u64);
-                }
-                let source = C::decode(&row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
-                let staged = C::convert(source);
-                writer.as_mut().write(&C::stage_values(&staged, &n)).await.map_err(TransferError::Write)?;
-            }
-            writer.finish().await.map_err(TransferError::Write)?;
-            Ok(TransferStats { rows: n as u64 })
-        })
+        Box::pin(pump::<C>(source, target, C::spec().stage_types.to_vec(), Layout::Staged, progress))
     }
+
+    fn load<'a>(
+        &'a self,
+        source: CopyOutStream,
+        target: CopyInSink<Bytes>,
+        origin: &'a str,
+        progress: &'a (dyn Fn(u64) + Sync),
+    ) -> BoxFuture<'a, Result<TransferStats, TransferError>> {
+        let spec = C::spec();
+        let columns = spec.direct.map_or(0, |d| d.columns);
+        // The origin is text-like on every target (binary text, varchar and char data are the same bytes).
+        let mut types = spec.stage_types[1..=columns].to_vec();
+        types.push(Type::TEXT);
+        Box::pin(pump::<C>(source, target, types, Layout::Target { columns, origin }, progress))
+    }
+}
+
+/// The streaming loop: decode, convert, write, one row held at a time.
+async fn pump<C: TableCodec>(
+    source: CopyOutStream,
+    target: CopyInSink<Bytes>,
+    types: Vec<Type>,
+    layout: Layout<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<TransferStats, TransferError> {
+    let rows = BinaryCopyOutStream::new(source, C::spec().read_types);
+    let writer = BinaryCopyInWriter::new(target, &types);
+    pin_mut!(rows);
+    pin_mut!(writer);
+    let mut n: i64 = 0;
+    while let Some(row) = rows.try_next().await.map_err(TransferError::Read)? {
+        n += 1;
+        if n % PROGRESS_EVERY == 0 {
+            progress(n as u64);
+        }
+        let source = C::decode(&row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
+        let staged = C::convert(source);
+        let values = C::stage_values(&staged, &n);
+        let written = match layout {
+            Layout::Staged => writer.as_mut().write(&values).await,
+            Layout::Target { columns, origin } => {
+                let mut values = values[1..=columns].to_vec();
+                values.push(&origin);
+                writer.as_mut().write(&values).await
+            }
+        };
+        written.map_err(TransferError::Write)?;
+    }
+    writer.finish().await.map_err(TransferError::Write)?;
+    Ok(TransferStats { rows: n as u64 })
 }

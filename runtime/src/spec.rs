@@ -98,6 +98,40 @@ pub struct TableSpec {
     pub sql: TableSql,
     /// Set when target rows whose source row is gone are deleted (forward upsert tables).
     pub deletes: Option<DeleteSpec>,
+    /// Set when a first load may copy straight into the target (forward tables without computed columns).
+    pub direct: Option<DirectLoad>,
+}
+
+/// A first load written straight into a target holding none of the tenant's rows (see `engine::direct`).
+#[derive(Debug, Clone, Copy)]
+pub struct DirectLoad {
+    /// `COPY target (staged columns, origin) FROM STDIN (FORMAT binary)`.
+    pub copy: &'static str,
+    /// `SELECT NOT EXISTS (...)`: true when the target holds no row of the tenant.
+    pub empty: &'static str,
+    /// The staging checks, asked of the tenant's target rows after the load.
+    pub checks: &'static [DirectCheck],
+    /// How many staged columns the COPY takes: the staged row's values after `_n`, in order.
+    pub columns: usize,
+}
+
+/// One staging check asked of the loaded rows: `SELECT EXISTS (...)`, true when a row fails it.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectCheck {
+    pub sql: &'static str,
+    /// The target's constraint that refuses the same rows during the COPY, when in force.
+    pub unless: Constraint,
+}
+
+/// A constraint of the target that refuses what a check looks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Constraint {
+    /// The column is NOT NULL.
+    NotNull(&'static str),
+    /// A unique index covers the key.
+    UniqueKey,
+    /// A foreign key from these (column, parent column) pairs to the parent table.
+    ForeignKey { parent_table: &'static str, pairs: &'static [(&'static str, &'static str)] },
 }
 
 /// How a table deletes the target rows whose source row is gone.

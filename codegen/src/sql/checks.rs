@@ -1,18 +1,44 @@
-//! The checks that run on staging before the apply step: each sets aside (into the rejected
-//! table) the staged rows the target would refuse or that would be wrong there, with a reason.
+//! The checks that keep rows the target would refuse, or that would be wrong there, out of it.
+//! Each is a condition over a row `s` in the target's columns, written once and asked two ways:
+//! of staging before the apply (setting the rows aside, with a reason), or of the rows a direct
+//! first load just wrote into the target (whether any is there, to undo the load).
 
-use super::fragment::{and_lines, cast_setting, ident, key_match, literal};
+use super::fragment::{and_lines, cast_setting, ident, key_match, literal, where_clause};
 use super::names::{REASON, REJECTED, ROW_NUMBER, STAGE, TENANT};
+use super::scope::tenant_filter;
 use crate::model::{Direction, ReferenceCheck, Strategy, TableDirection};
 
-pub(crate) fn checks(t: &TableDirection) -> Vec<String> {
+/// One check: the rows `s` meeting all `conditions` are refused, for `reason` (SQL text).
+pub(crate) struct Check {
+    pub reason: String,
+    pub conditions: Vec<String>,
+    /// The target's own constraint that refuses the same rows, when it has one.
+    pub constraint: Constraint,
+}
+
+/// A constraint of the target that, when it is in force, refuses what a check looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constraint {
+    /// The column is NOT NULL.
+    NotNull(String),
+    /// A unique index covers the key.
+    UniqueKey,
+    /// A foreign key from these (column, parent column) pairs to the parent table.
+    ForeignKey { parent_table: String, pairs: Vec<(String, String)> },
+}
+
+pub(crate) fn checks(t: &TableDirection) -> Vec<Check> {
     let target = receiving_side(t);
     let mut out = Vec::new();
     for s in &t.staged {
         if !s.target_nullable && s.nullable {
             let reason =
                 format!("column {} is NULL, and {target} column {}.{} is NOT NULL", s.name, t.target.name, s.name);
-            out.push(reject(&literal(&reason), &[format!("s.{} IS NULL", ident(&s.name))]));
+            out.push(Check {
+                reason: literal(&reason),
+                conditions: vec![format!("s.{} IS NULL", ident(&s.name))],
+                constraint: Constraint::NotNull(s.name.clone()),
+            });
         }
     }
     if t.strategy == Strategy::Upsert {
@@ -30,7 +56,7 @@ pub(crate) fn checks(t: &TableDirection) -> Vec<String> {
                 col = ident(&tenant.name),
                 value = cast_setting(TENANT, tenant),
             );
-            out.push(reject(&literal(&reason), &[held]));
+            out.push(Check { reason: literal(&reason), conditions: vec![held], constraint: Constraint::UniqueKey });
         }
     }
     for r in &t.references {
@@ -43,8 +69,8 @@ pub(crate) fn checks(t: &TableDirection) -> Vec<String> {
     out
 }
 
-/// Staged rows whose reference has no parent row on the target.
-fn orphans(r: &ReferenceCheck, target: &str) -> String {
+/// Rows whose reference has no parent row on the target.
+fn orphans(r: &ReferenceCheck, target: &str) -> Check {
     let mut conditions: Vec<String> = r.pairs.iter().map(|(c, _)| format!("s.{} IS NOT NULL", ident(c))).collect();
     let matches =
         r.pairs.iter().map(|(c, p)| format!("p.{} = s.{}", ident(p), ident(c))).collect::<Vec<_>>().join(" AND ");
@@ -60,17 +86,34 @@ fn orphans(r: &ReferenceCheck, target: &str) -> String {
         prefix = literal(&format!("orphan: no {} row on the {target} with ", r.parent_table)),
         suffix = literal(&format!(" (parent {} not synced yet or missing)", r.parent)),
     );
-    reject(&reason, &conditions)
+    let constraint = Constraint::ForeignKey { parent_table: r.parent_table.clone(), pairs: r.pairs.clone() };
+    Check { reason, conditions, constraint }
 }
 
-/// Sets aside the staged rows `s` meeting all `conditions`, with the text `reason` (SQL) says.
-fn reject(reason: &str, conditions: &[String]) -> String {
+/// Sets aside the staged rows the check refuses, with its reason.
+pub(crate) fn reject(check: &Check) -> String {
     format!(
         r#"INSERT INTO {REJECTED} ({ROW_NUMBER}, {REASON})
 SELECT s.{ROW_NUMBER}, {reason}
 FROM {STAGE} s
 WHERE {conditions}"#,
-        conditions = and_lines(conditions, "")
+        reason = check.reason,
+        conditions = and_lines(&check.conditions, "")
+    )
+}
+
+/// Whether any of the tenant's rows in the target is one the check refuses: after a direct load,
+/// those are exactly the rows the load wrote.
+pub(crate) fn found_in_target(t: &TableDirection, check: &Check) -> String {
+    // One level deeper than in `reject`: a condition's own lines move with it.
+    let nested = check.conditions.iter().map(|c| c.replace('\n', "\n    "));
+    let conditions: Vec<String> = tenant_filter(t, "s").into_iter().chain(nested).collect();
+    format!(
+        r#"SELECT EXISTS (
+    SELECT 1 FROM {target} s{conditions}
+)"#,
+        target = ident(&t.target.name),
+        conditions = where_clause(&conditions, "    ")
     )
 }
 

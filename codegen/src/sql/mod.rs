@@ -10,6 +10,7 @@ mod apply;
 mod checks;
 mod ddl;
 pub mod deletes;
+mod direct;
 mod fragment;
 mod layout;
 pub mod names;
@@ -19,7 +20,9 @@ mod scope;
 mod stage;
 pub mod verify;
 
+pub use checks::Constraint;
 pub use ddl::{side_ddl, touch_function};
+pub use direct::DirectLoadText;
 pub use fragment::{ident, Ident};
 pub use names::{REJECTED, SET_ASIDE, STAGE};
 pub use stage::stage_columns;
@@ -45,10 +48,12 @@ pub struct TableSqlText {
     pub verify_source: String,
     pub verify_target: String,
     pub deletes: Option<deletes::DeleteSqlText>,
+    pub direct: Option<DirectLoadText>,
 }
 
 pub fn table_sql(t: &TableDirection) -> TableSqlText {
     let all = |statements: Vec<String>| statements.into_iter().map(fit).collect();
+    let checks = checks::checks(t);
     TableSqlText {
         read_full: fit(read::read(t, false)),
         read_incremental: (t.mode == Mode::Incremental && (t.tracking.is_some() || t.track_xmin))
@@ -57,7 +62,7 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         create_stage: fit(stage::create_stage(t)),
         copy_stage: fit(stage::copy_stage(t)),
         dedup: stage::dedup(t).map(fit),
-        checks: all(checks::checks(t)),
+        checks: checks.iter().map(|c| fit(checks::reject(c))).collect(),
         prepare: all(apply::prepare(t)),
         apply: all(apply::apply(t)),
         ledger: apply::record_ledger(t).map(fit),
@@ -76,6 +81,12 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
                 forget: forget.map(fit),
                 restore: fit(restore),
             }
+        }),
+        direct: direct::direct_load(t, &checks).map(|d| DirectLoadText {
+            copy: fit(d.copy),
+            empty: fit(d.empty),
+            checks: d.checks.into_iter().map(|(sql, constraint)| (fit(sql), constraint)).collect(),
+            columns: d.columns,
         }),
     }
 }

@@ -10,6 +10,7 @@ mod connections;
 mod counters;
 pub(crate) mod db_error;
 mod deletes;
+mod direct;
 pub(crate) mod doctor;
 mod error;
 pub(crate) mod introspect;

@@ -23,6 +23,9 @@ pub const SETTING_SINCE: &str = Setting::Since.name();
 pub const SETTING_SINCE_XID: &str = Setting::SinceXid.name();
 pub const SETTING_SCOPE: &str = Setting::Scope.name();
 
+/// The savepoint a direct first load is undone to when the target or a check refuses a row.
+pub const DIRECT_SAVEPOINT: &str = "_pgbisync_direct";
+
 /// Quotes an identifier the engine itself puts into SQL (metadata and rejects tables, the names above).
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -11,6 +11,7 @@ use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
 use super::apply::{apply, set_aside};
 use super::counters::{self, Counting};
+use super::direct;
 use super::metadata::{self, ReadProof, RunRecord, Scope};
 use super::names::{self, ident, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
 use super::watermark::{self, Horizon};
@@ -85,7 +86,7 @@ pub(crate) async fn set_settings(
 }
 
 /// A database error of this table on one side.
-fn on(spec: &'static TableSpec, side: Side) -> impl Fn(tokio_postgres::Error) -> TableError + Copy {
+pub(crate) fn on(spec: &'static TableSpec, side: Side) -> impl Fn(tokio_postgres::Error) -> TableError + Copy {
     move |source| TableError::Database { table: spec.name, side, source }
 }
 
@@ -179,37 +180,30 @@ pub(crate) async fn sync_table<C: GenericClient>(
 
     let tx = target.transaction().await.map_err(on_target)?;
     create_stage(&tx, spec, manifest, options, plan.since).await.map_err(on_target)?;
-    let out = source_tx.copy_out(read_sql).await.map_err(on_source)?;
-    let sink = tx.copy_in(spec.sql.copy_stage).await.map_err(on_target)?;
-    let progress = |rows| observer.rows_transferred(spec, rows);
-    let transferred = table.transfer(out, sink, &progress).await;
-    observer.transfer_finished(spec);
-    let rows_read = transferred
-        .map_err(|e| match e {
-            TransferError::Read(source) => on_source(source),
-            TransferError::Write(source) => on_target(source),
-            TransferError::Decode { row, source } => TableError::Decode { table: spec.name, row, source },
-        })?
-        .rows;
-    if let Some(keys) = spec.sql.born_in_cloud {
-        copy_born_in_cloud(spec, &source_tx, &tx, manifest, keys).await?;
-    }
-    source_tx.commit().await.map_err(on_source)?;
-    tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
-
-    let duplicates_dropped = check_stage(&tx, spec, options, rows_read).await.map_err(on_target)?;
-    tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "deduplicated and checked");
-    for statement in spec.sql.prepare {
-        tx.execute(*statement, &[]).await.map_err(on_target)?;
-    }
-    // Before the ledger too: it joins the batch to the target as the apply does.
-    keep_plans_linear(&tx, spec, rows_read).await.map_err(on_target)?;
-    if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
-        tx.execute(ledger, &[]).await.map_err(on_target)?;
-    }
-    let first_load = first_load(&tx, spec, options, rows_read).await.map_err(on_target)?;
-    let written = apply(&tx, spec).await.map_err(on_target)?;
-    tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
+    let born_in_cloud = match spec.sql.born_in_cloud {
+        Some(keys) => copy_born_in_cloud(spec, &source_tx, &tx, manifest, keys).await?,
+        None => 0,
+    };
+    // The ledger's keys are skipped by the insert, which a straight copy cannot do.
+    let loaded = match born_in_cloud {
+        0 => direct::load(table, manifest, &source_tx, &tx, read_sql, options, observer).await?,
+        _ => None,
+    };
+    let applied = match loaded {
+        Some(rows) => {
+            source_tx.commit().await.map_err(on_source)?;
+            // The target held none of the tenant's rows: every row it holds now came from this read.
+            Applied {
+                rows_read: rows,
+                duplicates_dropped: 0,
+                written: rows,
+                first_load: options.metadata,
+                direct: true,
+            }
+        }
+        None => stage_and_apply(table, source_tx, &tx, read_sql, options, observer, started).await?,
+    };
+    let Applied { rows_read, duplicates_dropped, written, first_load, direct } = applied;
 
     let rejects = read_rejects(&tx, spec, plan.next_watermark).await.map_err(on_target)?;
     let status = if rejects.count > 0 { Status::Partial } else { Status::Ok };
@@ -251,7 +245,66 @@ pub(crate) async fn sync_table<C: GenericClient>(
         error: None,
         unavailable: false,
         first_load,
+        direct,
     })
+}
+
+/// What writing one batch into the target did.
+struct Applied {
+    rows_read: u64,
+    duplicates_dropped: u64,
+    written: u64,
+    /// The target held none of the rows this side owns: nothing for the delete check to find.
+    first_load: bool,
+    /// Copied straight into the target, not staged.
+    direct: bool,
+}
+
+/// Copies the batch into staging, sets aside the rows the checks refuse, and applies the rest
+/// with the table's strategy.
+async fn stage_and_apply(
+    table: &dyn CompiledTable,
+    source_tx: Transaction<'_>,
+    tx: &Transaction<'_>,
+    read_sql: &str,
+    options: &RunOptions,
+    observer: &dyn Observer,
+    started: Instant,
+) -> Result<Applied, TableError> {
+    let spec = table.spec();
+    let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
+    let out = source_tx.copy_out(read_sql).await.map_err(on_source)?;
+    let sink = tx.copy_in(spec.sql.copy_stage).await.map_err(on_target)?;
+    let progress = |rows| observer.rows_transferred(spec, rows);
+    let transferred = table.transfer(out, sink, &progress).await;
+    observer.transfer_finished(spec);
+    let rows_read = transferred.map_err(|e| transfer_error(spec, e))?.rows;
+    source_tx.commit().await.map_err(on_source)?;
+    tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
+
+    let duplicates_dropped = check_stage(tx, spec, options, rows_read).await.map_err(on_target)?;
+    tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "deduplicated and checked");
+    for statement in spec.sql.prepare {
+        tx.execute(*statement, &[]).await.map_err(on_target)?;
+    }
+    // Before the ledger too: it joins the batch to the target as the apply does.
+    keep_plans_linear(tx, spec, rows_read).await.map_err(on_target)?;
+    if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
+        tx.execute(ledger, &[]).await.map_err(on_target)?;
+    }
+    let first_load = first_load(tx, spec, options, rows_read).await.map_err(on_target)?;
+    let written = apply(tx, spec).await.map_err(on_target)?;
+    tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
+    Ok(Applied { rows_read, duplicates_dropped, written, first_load, direct: false })
+}
+
+/// A failed transfer as the table's error, naming the side that failed.
+pub(crate) fn transfer_error(spec: &'static TableSpec, e: TransferError) -> TableError {
+    match e {
+        TransferError::Read(source) => on(spec, spec.direction.source())(source),
+        TransferError::Write(source) => on(spec, spec.direction.target())(source),
+        TransferError::Decode { row, source } => TableError::Decode { table: spec.name, row, source },
+    }
 }
 
 /// A table in which no row changed since the watermark, or a `mode: full` table whose source's
@@ -424,13 +477,14 @@ async fn xid_horizon(
 
 /// Copies the keys the desktop's ledger says reverse brought (read in the source's snapshot) to the
 /// target, for the insert to skip; none before the first reverse run has created the ledger.
+/// Returns how many there are.
 async fn copy_born_in_cloud(
     spec: &'static TableSpec,
     source_tx: &Transaction<'_>,
     tx: &Transaction<'_>,
     manifest: &ManifestSpec,
     keys_sql: &str,
-) -> Result<(), TableError> {
+) -> Result<usize, TableError> {
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
     let table = ident(names::BORN_IN_CLOUD);
     tx.batch_execute(&format!(
@@ -445,11 +499,11 @@ async fn copy_born_in_cloud(
         .map_err(on_source)?
         .get(0);
     if !exists {
-        return Ok(());
+        return Ok(0);
     }
     let keys: Vec<String> = source_tx.query(keys_sql, &[]).await.map_err(on_source)?.iter().map(|r| r.get(0)).collect();
     tx.execute(&format!("INSERT INTO {table} SELECT unnest($1::text[])"), &[&keys]).await.map_err(on_target)?;
-    Ok(())
+    Ok(keys.len())
 }
 
 /// Prepares the target's transaction: settings, memory, and the empty temporary tables.

@@ -30,6 +30,8 @@ pub struct TableReport {
     /// The target held none of the rows this side owns in the tenant before this run: its delete
     /// check has nothing to find and waits for the next run.
     pub first_load: bool,
+    /// The rows were copied straight into the target (a first load; see `engine::direct`).
+    pub direct: bool,
 }
 
 impl TableReport {
@@ -54,6 +56,7 @@ impl TableReport {
             error: None,
             unavailable: false,
             first_load: false,
+            direct: false,
         }
     }
 
