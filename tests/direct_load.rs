@@ -5,7 +5,9 @@
 
 mod support;
 
-use pgbisync_runtime::{Status, TableReport};
+use std::time::Duration;
+
+use pgbisync_runtime::{Direction, Status, SyncOptions, TableReport};
 use support::*;
 use tokio_postgres::Client;
 
@@ -36,6 +38,35 @@ async fn firm_with_jobs(desktop: &Client, jobs: u32) {
 async fn sync_jobs(pair: &Pair) -> TableReport {
     let reports = pair.forward_tables(&["orgmaster", "locmaster", "jobshead"]).await;
     report(&reports, "jobshead").clone()
+}
+
+/// The shipped cloud's foreign keys from jobshead to its parents.
+const FOREIGN_KEYS: &str = "ALTER TABLE jobshead ADD FOREIGN KEY (org_id) REFERENCES orgmaster (org_id), \
+     ADD FOREIGN KEY (loc_id) REFERENCES locmaster (loc_id)";
+
+/// Firm 1's jobs on the cloud that reference no locmaster row.
+const ORPHANS: &str =
+    "jobshead j WHERE org_id = 1 AND NOT EXISTS (SELECT 1 FROM locmaster l WHERE l.loc_id = j.loc_id)";
+
+/// A full forward pass of jobshead alone, logged in to the cloud at `cloud_url`.
+async fn load_jobs_to(pair: &Pair, cloud_url: String) -> TableReport {
+    let options = SyncOptions { full: true, tables: vec!["jobshead".into()], ..SyncOptions::default() };
+    report(&flatten(pair.sync_to(cloud_url, &[Direction::Forward], options).await), "jobshead").clone()
+}
+
+/// How often locmaster's primary key has been searched: a foreign key's trigger searches it once
+/// for each row it checks, the engine's own check of a whole load a few times.
+async fn parent_lookups(cloud: &Client) -> i64 {
+    // A session's counters reach the shared statistics when it ends: wait for the others to.
+    let others = "pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
+    for _ in 0..100 {
+        if count(cloud, others).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    exec(cloud, "SELECT pg_stat_clear_snapshot()").await;
+    scalar(cloud, "SELECT idx_scan FROM pg_stat_user_tables WHERE relname = 'locmaster'").await
 }
 
 /// Another firm's job already on the cloud, with the given key.
@@ -144,4 +175,99 @@ async fn duplicate_keys_that_no_index_refuses_are_staged_and_the_newest_wins() {
         scalar::<String>(&cloud, "SELECT string_agg(work_desc, ';') FROM jobshead WHERE job_id = 50").await,
         "the newest copy of job 50"
     );
+}
+
+/// With the cloud's foreign keys in force, a role that may set `session_replication_role` loads
+/// without their per-row triggers, the engine asking the same question of all rows at once; a role
+/// that may not keeps the triggers. Either way every row arrives, and none without its parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_may_skips_the_foreign_keys_triggers_and_the_engine_checks_instead() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    exec(&cloud, FOREIGN_KEYS).await;
+    firm_with_jobs(&desktop, 3000).await;
+    pair.forward_tables(&["orgmaster", "locmaster"]).await;
+    exec(
+        &cloud,
+        "CREATE ROLE syncer LOGIN; GRANT pg_read_all_data, pg_write_all_data TO syncer; \
+         CREATE ROLE granted LOGIN IN ROLE syncer; GRANT SET ON PARAMETER session_replication_role TO granted",
+    )
+    .await;
+    // (role, whether it may skip the triggers)
+    for (role, skips) in [("postgres", true), ("syncer", false), ("granted", true)] {
+        exec(&cloud, "TRUNCATE jobshead").await;
+        let before = parent_lookups(&cloud).await;
+        let r = load_jobs_to(&pair, pair.cloud_url_as(role)).await;
+        assert!(r.direct, "{role}: {r:#?}");
+        assert_eq!((r.rows_written, r.rejected), (3000, 0), "{role}: {r:#?}");
+        let lookups = parent_lookups(&cloud).await - before;
+        if skips {
+            assert!(lookups < 100, "{role}: the triggers were skipped, yet locmaster was searched {lookups} times");
+        } else {
+            assert!(
+                lookups >= 3000,
+                "{role}: the triggers check every row, yet locmaster was searched {lookups} times"
+            );
+        }
+        assert_eq!(count(&cloud, "jobshead WHERE org_id = 1").await, 3000, "{role}");
+        assert_eq!(count(&cloud, ORPHANS).await, 0, "{role}");
+    }
+}
+
+/// Any other trigger an INSERT fires keeps the foreign keys' triggers too: the load never runs
+/// without a trigger the user wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_insert_trigger_fires_for_every_row_of_a_straight_copy() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    exec(&cloud, FOREIGN_KEYS).await;
+    exec(
+        &cloud,
+        "CREATE TABLE job_audit (job_id numeric);
+         CREATE FUNCTION audit_job() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO job_audit VALUES (NEW.job_id); RETURN NULL; END $$;
+         CREATE TRIGGER job_audit AFTER INSERT ON jobshead FOR EACH ROW EXECUTE FUNCTION audit_job()",
+    )
+    .await;
+    firm_with_jobs(&desktop, 3000).await;
+    pair.forward_tables(&["orgmaster", "locmaster"]).await;
+    let before = parent_lookups(&cloud).await;
+
+    let r = load_jobs_to(&pair, pair.cloud_url()).await;
+    assert!(r.direct, "{r:#?}");
+    assert_eq!(count(&cloud, "job_audit").await, 3000, "the user's trigger saw every row");
+    assert!(parent_lookups(&cloud).await - before >= 3000, "the foreign keys' triggers checked every row");
+}
+
+/// A parent deleted while the straight copy runs: the engine's check locks the parents the rows
+/// reference, as the foreign key's triggers would, so it waits for the delete, then finds the rows
+/// orphaned; they are set aside and the cloud never holds a row its foreign key forbids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_deleted_during_the_straight_copy_leaves_no_orphan_behind() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    exec(&cloud, FOREIGN_KEYS).await;
+    firm_with_jobs(&desktop, 3000).await;
+    exec(
+        &desktop,
+        "INSERT INTO locmaster (org_id, loc_id, locname) VALUES (1, 2, 'Madurai'); \
+         UPDATE jobshead SET loc_id = 2 WHERE job_id <= 100",
+    )
+    .await;
+    pair.forward_tables(&["orgmaster", "locmaster"]).await;
+    let deleting = pair.cloud_client().await;
+    exec(&deleting, "BEGIN; DELETE FROM locmaster WHERE loc_id = 2").await;
+
+    let load = load_jobs_to(&pair, pair.cloud_url());
+    tokio::pin!(load);
+    let early = tokio::time::timeout(Duration::from_millis(1500), &mut load).await;
+    assert!(early.is_err(), "the load waits for the parent's delete to end: {early:#?}");
+    exec(&deleting, "COMMIT").await;
+    let r = load.await;
+
+    assert!(!r.direct, "{r:#?}");
+    assert_eq!((r.rows_written, r.rejected), (2900, 100), "{r:#?}");
+    assert!(r.reject_samples[0].1.contains("orphan"), "{:?}", r.reject_samples);
+    assert_eq!(count(&cloud, ORPHANS).await, 0);
+    assert_eq!(count(&cloud, "jobshead WHERE org_id = 1").await, 2900);
 }

@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 
 use crate::model::{Direction, Mode, Model, Side, SideName, StagedValue, Strategy, TableDirection};
 use crate::sql::deletes::DeleteSqlText;
-use crate::sql::{self, Constraint, DirectLoadText, TableSqlText};
+use crate::sql::{self, Constraint, DirectCheckText, DirectLoadText, TableSqlText};
 use crate::types::PgType;
 
 /// A Rust identifier for a SQL name (raw identifier for keywords such as `type`).
@@ -277,9 +277,10 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
 fn direct_load_tokens(text: Option<DirectLoadText>) -> TokenStream {
     let Some(DirectLoadText { copy, empty, checks, columns }) = text else { return quote!(None) };
     let [copy, empty] = [copy, empty].map(|s| sql_literal(&s));
-    let checks = checks.iter().map(|(sql, constraint)| {
+    let checks = checks.iter().map(|DirectCheckText { sql, unless, lock }| {
         let sql = sql_literal(sql);
-        let unless = match constraint {
+        let lock = opt_sql(lock.clone());
+        let unless = match unless {
             Constraint::NotNull(column) => quote!(Constraint::NotNull(#column)),
             Constraint::UniqueKey => quote!(Constraint::UniqueKey),
             Constraint::ForeignKey { parent_table, pairs } => {
@@ -287,7 +288,7 @@ fn direct_load_tokens(text: Option<DirectLoadText>) -> TokenStream {
                 quote!(Constraint::ForeignKey { parent_table: #parent_table, pairs: &[#(#pairs),*] })
             }
         };
-        quote!(DirectCheck { sql: #sql, unless: #unless })
+        quote!(DirectCheck { sql: #sql, unless: #unless, lock: #lock })
     });
     quote! {
         Some(DirectLoad {

@@ -121,6 +121,9 @@ pub struct DirectCheck {
     pub sql: &'static str,
     /// The target's constraint that refuses the same rows during the COPY, when in force.
     pub unless: Constraint,
+    /// For a reference: `SELECT count(*)` of the parent rows it locks `FOR KEY SHARE`, those the
+    /// loaded rows point at, as the foreign key's triggers would; run when the load skips them.
+    pub lock: Option<&'static str>,
 }
 
 /// A constraint of the target that refuses what a check looks for.

@@ -107,17 +107,36 @@ impl Pair {
     }
 
     pub async fn connections(&self) -> Connections {
+        self.connections_to(self.cloud_url()).await
+    }
+
+    async fn connections_to(&self, cloud_url: String) -> Connections {
         Connections::open(
             ConnectionUrl::new(Side::Desktop, self.desktop_url()),
-            ConnectionUrl::new(Side::Cloud, self.cloud_url()),
+            ConnectionUrl::new(Side::Cloud, cloud_url),
         )
         .await
         .expect("opening both connections")
     }
 
+    /// The cloud's URL for logging in as `role` (trust auth on loopback).
+    pub fn cloud_url_as(&self, role: &str) -> String {
+        self.cloud_url().replacen("postgres@", &format!("{role}@"), 1)
+    }
+
     /// Runs the given directions once through the engine, as `pgbisync forward/reverse/run` does.
     pub async fn sync(&self, directions: &[Direction], options: SyncOptions) -> Vec<DirectionReport> {
-        let mut connections = self.connections().await;
+        self.sync_to(self.cloud_url(), directions, options).await
+    }
+
+    /// As `sync`, with the cloud reached at `cloud_url`.
+    pub async fn sync_to(
+        &self,
+        cloud_url: String,
+        directions: &[Direction],
+        options: SyncOptions,
+    ) -> Vec<DirectionReport> {
+        let mut connections = self.connections_to(cloud_url).await;
         let options = SyncOptions { tenant: Some(TENANT.to_string()), ..options };
         sync(&self.program, &mut connections, directions, &options).await.directions
     }

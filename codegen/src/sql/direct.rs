@@ -14,11 +14,21 @@ pub struct DirectLoadText {
     pub copy: String,
     /// `SELECT NOT EXISTS (...)`: true when the target holds no row of the tenant.
     pub empty: String,
-    /// Each `SELECT EXISTS (...)` over the tenant's target rows, with the constraint that makes it
-    /// needless when the target enforces it.
-    pub checks: Vec<(String, Constraint)>,
+    /// The staging checks, asked of the tenant's target rows.
+    pub checks: Vec<DirectCheckText>,
     /// How many staged columns the COPY takes (after `_n`, before `_track`).
     pub columns: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectCheckText {
+    /// `SELECT EXISTS (...)` over the tenant's target rows: true when one fails the check.
+    pub sql: String,
+    /// The target's constraint that makes the check needless when it is in force.
+    pub unless: Constraint,
+    /// For a reference: locks the parent rows the tenant's target rows point at, `FOR KEY SHARE`
+    /// as the foreign key's own triggers do, for a load that skips those triggers.
+    pub lock: Option<String>,
 }
 
 /// Only forward rows can be loaded so: the origin they are stamped with is the desktop's, a value
@@ -35,7 +45,34 @@ pub(crate) fn direct_load(t: &TableDirection, checks: &[Check]) -> Option<Direct
     Some(DirectLoadText {
         copy: format!("COPY {target} ({})\nFROM STDIN (FORMAT binary)", idents(&columns)),
         empty: format!("SELECT NOT EXISTS (\n    SELECT 1 FROM {target} t{}\n)", where_clause(&filter, "    ")),
-        checks: checks.iter().map(|c| (found_in_target(t, c), c.constraint.clone())).collect(),
+        checks: checks
+            .iter()
+            .map(|c| DirectCheckText {
+                sql: found_in_target(t, c),
+                unless: c.constraint.clone(),
+                lock: match &c.constraint {
+                    Constraint::ForeignKey { parent_table, pairs } => Some(lock_parents(t, parent_table, pairs)),
+                    _ => None,
+                },
+            })
+            .collect(),
         columns: t.staged.len(),
     })
+}
+
+/// `SELECT count(*)` of the parent rows locked: those the tenant's rows in the target reference.
+fn lock_parents(t: &TableDirection, parent_table: &str, pairs: &[(String, String)]) -> String {
+    let matches = pairs.iter().map(|(c, p)| format!("s.{} = p.{}", ident(c), ident(p)));
+    let conditions: Vec<String> = tenant_filter(t, "s").into_iter().chain(matches).collect();
+    format!(
+        r#"SELECT count(*) FROM (
+    SELECT 1 FROM {parent} p
+    WHERE EXISTS (
+        SELECT 1 FROM {target} s{conditions})
+    FOR KEY SHARE OF p
+) locked"#,
+        parent = ident(parent_table),
+        target = ident(&t.target.name),
+        conditions = where_clause(&conditions, "        ")
+    )
 }

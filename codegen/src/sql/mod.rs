@@ -22,7 +22,7 @@ pub mod verify;
 
 pub use checks::Constraint;
 pub use ddl::{side_ddl, touch_function};
-pub use direct::DirectLoadText;
+pub use direct::{DirectCheckText, DirectLoadText};
 pub use fragment::{ident, Ident};
 pub use names::{REJECTED, SET_ASIDE, STAGE};
 pub use stage::stage_columns;
@@ -85,7 +85,11 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         direct: direct::direct_load(t, &checks).map(|d| DirectLoadText {
             copy: fit(d.copy),
             empty: fit(d.empty),
-            checks: d.checks.into_iter().map(|(sql, constraint)| (fit(sql), constraint)).collect(),
+            checks: d
+                .checks
+                .into_iter()
+                .map(|c| DirectCheckText { sql: fit(c.sql), lock: c.lock.map(fit), ..c })
+                .collect(),
             columns: d.columns,
         }),
     }

@@ -25,6 +25,8 @@ pub const SETTING_SCOPE: &str = Setting::Scope.name();
 
 /// The savepoint a direct first load is undone to when the target or a check refuses a row.
 pub const DIRECT_SAVEPOINT: &str = "_pgbisync_direct";
+/// Tries whether this role may skip the target's triggers, without aborting the load if not.
+pub const TRIGGERS_SAVEPOINT: &str = "_pgbisync_triggers";
 
 /// Quotes an identifier the engine itself puts into SQL (metadata and rejects tables, the names above).
 pub fn ident(name: &str) -> String {
