@@ -64,3 +64,58 @@ async fn unchanged_tables_are_not_read_and_every_change_still_arrives() {
     assert_eq!(report(&full, "taskmaster").rows_read, taskmaster_rows + 1);
     assert_eq!(report(&full, "taskmaster").rows_written, 1);
 }
+
+type Runs = std::collections::BTreeMap<String, (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>;
+
+/// Each table's (last run, watermark) in a metadata table.
+async fn runs(client: &Client, metadata: &str) -> Runs {
+    let sql = format!("SELECT table_name::text, last_run_at, last_sync_timestamp FROM {metadata}");
+    let rows = client.query(&sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {}", pgbisync_runtime::describe(&e)));
+    rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect()
+}
+
+fn moved_on(before: &Runs, after: &Runs) {
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+    for (table, (run, watermark)) in before {
+        let (run_after, watermark_after) = after[table];
+        assert!(run_after > *run && watermark_after >= *watermark, "{table}: {before:?} then {after:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_run_records_every_table_both_ways_and_a_change_among_them_still_syncs() {
+    let (pair, _) = Pair::with_sample(small_sample()).await;
+    let pair = pair.with_lookback(0);
+    let both = || async { flatten(pair.sync(&Direction::BOTH, SyncOptions::default()).await) };
+    let first = both().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    let (forward_runs, reverse_runs) =
+        (runs(&cloud, "_sync_metadata").await, runs(&desktop, "_reverse_sync_metadata").await);
+    let tables = |d| first.iter().filter(|r| r.direction == d).count();
+    assert_eq!((forward_runs.len(), reverse_runs.len()), (tables(Direction::Forward), tables(Direction::Reverse)));
+
+    let quiet = both().await;
+    assert_eq!(quiet.len(), first.len());
+    for r in &quiet {
+        assert!(r.rows_written == 0 && r.status != pgbisync_runtime::Status::Failed, "{r:#?}");
+    }
+    // Each table's run is recorded, its watermark moved on, as when asked one at a time.
+    let (forward_after, reverse_after) =
+        (runs(&cloud, "_sync_metadata").await, runs(&desktop, "_reverse_sync_metadata").await);
+    moved_on(&forward_runs, &forward_after);
+    moved_on(&reverse_runs, &reverse_after);
+
+    // One change each way among tables otherwise quiet.
+    exec(&desktop, "INSERT INTO taskmaster (org_id, task_id, task_desc) VALUES (1, 9000003, 'new task')").await;
+    exec(&cloud, &format!("INSERT INTO learequest (learequest_id, org_id, staff_id, leaveremarks, source) VALUES (90001, {TENANT}, 1, 'from the phone', 'M')")).await;
+    let changed = both().await;
+    let written = |table: &str, direction| {
+        changed.iter().filter(|r| r.table == table && r.direction == direction).map(|r| r.rows_written).sum::<u64>()
+    };
+    assert_eq!(written("taskmaster", Direction::Forward), 1, "{changed:#?}");
+    assert_eq!(written("learequest", Direction::Reverse), 1, "{changed:#?}");
+    let others: u64 = changed.iter().map(|r| r.rows_written).sum::<u64>() - 2;
+    assert_eq!(others, 0, "{changed:#?}");
+    assert_eq!(count(&desktop, "learequest WHERE learequest_id = 90001").await, 1);
+    assert_eq!(count(&cloud, "taskmaster WHERE task_id = 9000003").await, 1);
+}

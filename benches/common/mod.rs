@@ -64,18 +64,23 @@ pub async fn start_servers() -> (Cluster, Cluster, Client, Client) {
 }
 
 impl Servers {
-    /// Both servers with the manifest's tables, firm 1 and 20 locations in the cloud, and `rows`
+    /// Both servers with the manifest's tables, firm 1 and 20 locations on both sides, and `rows`
     /// jobs of firm 1 on the desktop, changed a day ago.
     pub async fn with_jobs(rows: u64) -> Servers {
         let program = pgbisync_generated::program();
         let (desktop, cloud, d, c) = start_servers().await;
         pgbisync_runtime::demo::sample::create_schema(&program, &d, &c).await.unwrap();
-        c.batch_execute(
-            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
-             INSERT INTO locmaster (org_id, loc_id, locname) SELECT 1, g, 'loc ' || g FROM generate_series(1, 20) g",
-        )
-        .await
-        .unwrap();
+        // The firm and its locations on both sides, as a deployment that has synced its masters.
+        for client in [&d, &c] {
+            client
+                .batch_execute(
+                    "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'bench'); \
+                     INSERT INTO locmaster (org_id, loc_id, locname) \
+                     SELECT 1, g, 'loc ' || g FROM generate_series(1, 20) g",
+                )
+                .await
+                .unwrap();
+        }
         d.execute(
             &format!(
                 "INSERT INTO jobshead ({COLUMNS}, jctincharge, updated_at) SELECT 1, g % 500, 1 + g % 20, g, 2024, \

@@ -56,10 +56,10 @@ pub(crate) enum Counting {
 const FLUSH_OWN: &str = "DO $$ BEGIN IF current_setting('server_version_num')::int >= 150000 THEN \
      PERFORM pg_stat_force_next_flush(); END IF; END $$";
 
-/// The source table's counters, or NULL when they cannot prove anything. The statistics functions
-/// are called directly, not through the `pg_stat_*` views, which cost more to plan than the rest.
-/// `backend_type` is read through `to_jsonb` so the statement parses on a server older than 10
-/// (which gets no proof).
+/// Each named source table's counters, in the order named, NULL where they cannot prove anything.
+/// The statistics functions are called directly, not through the `pg_stat_*` views, which cost
+/// more to plan than the rest. `backend_type` is read through `to_jsonb` so the statement parses on
+/// a server older than 10 (which gets no proof).
 fn source_sql() -> String {
     format!(
         "SELECT CASE WHEN c.relkind = 'r' AND current_setting('server_version_num')::int >= 150000 \
@@ -68,24 +68,36 @@ fn source_sql() -> String {
          AND a.pid <> pg_backend_pid() AND a.pid IS DISTINCT FROM ({RUN_LOCK_HOLDER}) \
          AND (to_jsonb(a) ->> 'backend_type') IS DISTINCT FROM 'autovacuum worker' \
          AND (a.state IS DISTINCT FROM 'idle' OR a.state_change > clock_timestamp() - make_interval(secs => $3))) \
-     THEN concat_ws(' ', c.oid, c.relfilenode, CASE WHEN $4 THEN pg_stat_get_tuples_inserted(c.oid) END, \
+     THEN concat_ws(' ', c.oid, c.relfilenode, CASE WHEN t.any_change THEN pg_stat_get_tuples_inserted(c.oid) END, \
      pg_stat_get_tuples_updated(c.oid), pg_stat_get_tuples_deleted(c.oid), \
-     coalesce(pg_stat_get_db_stat_reset_time(d.oid)::text, '-'), pg_postmaster_start_time(), md5($2)) END \
-     FROM pg_class c, pg_database d \
-     WHERE c.oid = to_regclass($1) AND d.datname = current_database()",
+     coalesce(pg_stat_get_db_stat_reset_time(d.oid)::text, '-'), pg_postmaster_start_time(), md5(t.statement)) END \
+     FROM unnest($1::text[], $2::text[], $4::bool[]) WITH ORDINALITY AS t(name, statement, any_change, n) \
+     CROSS JOIN pg_database d LEFT JOIN pg_class c ON c.oid = to_regclass(t.name) \
+     WHERE d.datname = current_database() ORDER BY t.n",
         RUN_LOCK_HOLDER = super::lock::holder_sql()
     )
 }
 
-/// The target table's identity: a new table or a restored server is a new one. Not its counters:
-/// on a cloud shared by many firms, every other firm's writes would move them, and a full table
-/// would be read again on every run. A change someone else made to the target's copy of this
-/// firm's rows is put back by the next full read: when the source changes, and daily.
-const TARGET: &str = "SELECT concat_ws(' ', c.oid, c.relfilenode, pg_postmaster_start_time()) \
-     FROM pg_class c WHERE c.oid = to_regclass($1)";
+/// Each named target table's identity, in the order named: a new table or a restored server is a
+/// new one. Not its counters: on a cloud shared by many firms, every other firm's writes would move
+/// them, and a full table would be read again on every run. A change someone else made to the
+/// target's copy of this firm's rows is put back by the next full read: when the source changes,
+/// and daily.
+const TARGET: &str =
+    "SELECT CASE WHEN c.oid IS NOT NULL THEN concat_ws(' ', c.oid, c.relfilenode, pg_postmaster_start_time()) END \
+     FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) LEFT JOIN pg_class c ON c.oid = to_regclass(t.name) \
+     ORDER BY t.n";
 
-/// The proof for this table now, standing for `statement` (the SQL and settings of the work it
-/// spares), or `None` when the source's counters prove nothing. The error names its side.
+/// What one proof is asked for: a table, what it must rule out, and the statement (the SQL and
+/// settings of the work it spares) it stands for.
+pub(crate) struct Ask<'a> {
+    pub spec: &'a TableSpec,
+    pub counting: Counting,
+    pub statement: String,
+}
+
+/// The proof for one table now, or `None` when the source's counters prove nothing. The error
+/// names its side.
 pub(crate) async fn proof(
     spec: &TableSpec,
     counting: Counting,
@@ -93,31 +105,48 @@ pub(crate) async fn proof(
     source: &Client,
     target: &impl GenericClient,
 ) -> Result<Option<String>, (Side, tokio_postgres::Error)> {
-    let (on_source, on_target) = (spec.direction.source(), spec.direction.target());
-    let any_change = counting == Counting::AnyChange;
+    let ask = Ask { spec, counting, statement: statement.to_string() };
+    Ok(proofs(std::slice::from_ref(&ask), source, target).await?.pop().flatten())
+}
+
+/// The proofs for tables of one direction now, in the order asked: one statement on each side
+/// whatever their number.
+pub(crate) async fn proofs(
+    asks: &[Ask<'_>],
+    source: &Client,
+    target: &impl GenericClient,
+) -> Result<Vec<Option<String>>, (Side, tokio_postgres::Error)> {
+    let Some(first) = asks.first() else { return Ok(Vec::new()) };
+    let (on_source, on_target) = (first.spec.direction.source(), first.spec.direction.target());
+    let names: Vec<String> = asks.iter().map(|a| ident(a.spec.source.name)).collect();
+    let statements: Vec<&str> = asks.iter().map(|a| a.statement.as_str()).collect();
+    let any_change: Vec<bool> = asks.iter().map(|a| a.counting == Counting::AnyChange).collect();
     // Unnamed statements (`query_typed`): a transaction-mode pooler may run a named one's bind
     // on another server connection than its prepare.
     let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 4] = [
-        (&ident(spec.source.name), Type::TEXT),
-        (&statement, Type::TEXT),
+        (&names, Type::TEXT_ARRAY),
+        (&statements, Type::TEXT_ARRAY),
         (&FLUSH_WINDOW_SECONDS, Type::FLOAT8),
-        (&any_change, Type::BOOL),
+        (&any_change, Type::BOOL_ARRAY),
     ];
     // Sent together: the server flushes at the end of the first, before it reads the second; the
-    // target is asked for its identity meanwhile.
+    // target is asked for its identities meanwhile.
     let sql = source_sql();
     let counters = async {
-        let (_, counters) = tokio::try_join!(source.batch_execute(FLUSH_OWN), source.query_typed_opt(&sql, &params))
+        let (_, counters) = tokio::try_join!(source.batch_execute(FLUSH_OWN), source.query_typed(&sql, &params))
             .map_err(|e| (on_source, e))?;
         Ok(counters)
     };
-    let target_name = ident(spec.target.name);
-    let identity =
-        async { target.query_typed_opt(TARGET, &[(&target_name, Type::TEXT)]).await.map_err(|e| (on_target, e)) };
-    let (counters, identity) = tokio::try_join!(counters, identity)?;
-    let Some(counters) = counters.and_then(|r| r.get::<_, Option<String>>(0)) else { return Ok(None) };
-    let Some(identity) = identity.map(|r| r.get::<_, String>(0)) else { return Ok(None) };
-    Ok(Some(format!("{counters} / {identity}")))
+    let targets: Vec<String> = asks.iter().map(|a| ident(a.spec.target.name)).collect();
+    let identities =
+        async { target.query_typed(TARGET, &[(&targets, Type::TEXT_ARRAY)]).await.map_err(|e| (on_target, e)) };
+    let (counters, identities) = tokio::try_join!(counters, identities)?;
+    let proofs = counters.iter().zip(&identities).map(|(counters, identity)| {
+        let counters = counters.get::<_, Option<String>>(0)?;
+        let identity = identity.get::<_, Option<String>>(0)?;
+        Some(format!("{counters} / {identity}"))
+    });
+    Ok(proofs.collect())
 }
 
 /// True when `now` equals the proof recorded at `recorded_at`, less than a day ago.

@@ -44,6 +44,27 @@ fn not_due(spec: &TableSpec, deletes: &DeleteSpec, last: &Stored, options: &RunO
     last.deletes_checked_at.is_some_and(|at: DateTime<Utc>| at + every > Utc::now())
 }
 
+/// What the delete check's proof stands for.
+pub(crate) fn statement(deletes: &DeleteSpec) -> String {
+    format!("{}\n{}", deletes.sql.keys_source, deletes.sql.keys_target)
+}
+
+/// The outcome of a check that need not run: not due, or its proof (read before the check's
+/// snapshot) the one its last clean check recorded. A --full run trusts no proof.
+pub(crate) fn settled(
+    spec: &TableSpec,
+    deletes: &DeleteSpec,
+    last: &Stored,
+    proof: Option<&str>,
+    options: &RunOptions,
+) -> Option<DeleteOutcome> {
+    if not_due(spec, deletes, last, options) {
+        return Some(DeleteOutcome::NotDue);
+    }
+    let unchanged = counters::holds(proof, last.deletes_proof.as_deref(), last.deletes_checked_at);
+    (!options.full && unchanged).then_some(DeleteOutcome::Unchanged)
+}
+
 /// Runs the delete check of one table. `source` and `target` are the two sides of its direction.
 pub(crate) async fn delete_table<C: GenericClient>(
     spec: &'static TableSpec,
@@ -60,18 +81,14 @@ pub(crate) async fn delete_table<C: GenericClient>(
     };
     // Read before the check's snapshot, so a change it misses moves the counters past this; asked
     // with the metadata, though a check not due does not use it.
-    let statement = format!("{}\n{}", deletes.sql.keys_source, deletes.sql.keys_target);
+    let statement = statement(deletes);
     let proof = async {
         let proof = counters::proof(spec, Counting::KeysLost, &statement, source, &*target).await;
         proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
     };
     let (last, proof): (Stored, _) = tokio::try_join!(last, proof)?;
-    if not_due(spec, deletes, &last, options) {
-        return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue));
-    }
-    // A --full run trusts no proof.
-    if !options.full && counters::holds(proof.as_deref(), last.deletes_proof.as_deref(), last.deletes_checked_at) {
-        return Ok(DeleteReport::new(spec, DeleteOutcome::Unchanged));
+    if let Some(outcome) = settled(spec, deletes, &last, proof.as_deref(), options) {
+        return Ok(DeleteReport::new(spec, outcome));
     }
     let started = Instant::now();
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));

@@ -19,7 +19,7 @@ use tokio_postgres::Transaction;
 
 use super::db_error::{describe, is_row_error};
 use super::names::{ident, DIRECT_SAVEPOINT, TRIGGERS_SAVEPOINT};
-use super::pipeline::{on, transfer_error, RunOptions};
+use super::pipeline::{in_order, on, transfer_error, RunOptions};
 use super::{Observer, TableError};
 use crate::codec::{CompiledTable, TransferError};
 use crate::spec::{Constraint, DirectLoad, ManifestSpec, TableSpec};
@@ -127,12 +127,6 @@ async fn plan(
         }
     }
     Ok(Some(plan))
-}
-
-/// The results of statements sent together, or the first one's error in the order they were sent
-/// (a later statement of an aborted transaction only reports the abort).
-fn in_order<T>(results: Vec<Result<T, tokio_postgres::Error>>) -> Result<Vec<T>, tokio_postgres::Error> {
-    results.into_iter().collect()
 }
 
 /// Whether the target's catalog shows `constraint` in force for every row a COPY writes: `None`

@@ -2,6 +2,8 @@
 //! firms share one cloud, so every row belongs to a [`Scope`]: a firm's run reads and moves only
 //! its own watermarks and replaces only its own rejects.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient};
@@ -57,25 +59,39 @@ pub async fn stored<C: GenericClient>(
     scope: &Scope,
     table: &str,
 ) -> Result<Option<Stored>, tokio_postgres::Error> {
-    let row = client
-        .query_typed_opt(
+    Ok(stored_all(client, metadata, scope, &[table]).await?.remove(table))
+}
+
+/// The rows of these tables in this scope, by table name; a table without one is absent.
+pub async fn stored_all<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    scope: &Scope,
+    tables: &[&str],
+) -> Result<HashMap<String, Stored>, tokio_postgres::Error> {
+    let rows = client
+        .query_typed(
             &format!(
-                "SELECT last_sync_timestamp, last_sync_xid, deletes_checked_at, deletes_proof, read_proof, \
-                 read_proven_at FROM {} \
-                 WHERE table_name = $1 AND scope = $2",
+                "SELECT table_name::text, last_sync_timestamp, last_sync_xid, deletes_checked_at, deletes_proof, \
+                 read_proof, read_proven_at FROM {} \
+                 WHERE table_name = ANY($1) AND scope = $2",
                 ident(metadata)
             ),
-            &[(&table, Type::TEXT), (&scope.as_str(), Type::TEXT)],
+            &[(&tables, Type::TEXT_ARRAY), (&scope.as_str(), Type::TEXT)],
         )
         .await?;
-    Ok(row.map(|r| Stored {
-        watermark: r.get(0),
-        xid: r.get(1),
-        deletes_checked_at: r.get(2),
-        deletes_proof: r.get(3),
-        read_proof: r.get(4),
-        read_proven_at: r.get(5),
-    }))
+    let stored = rows.iter().map(|r| {
+        let stored = Stored {
+            watermark: r.get(1),
+            xid: r.get(2),
+            deletes_checked_at: r.get(3),
+            deletes_proof: r.get(4),
+            read_proof: r.get(5),
+            read_proven_at: r.get(6),
+        };
+        (r.get(0), stored)
+    });
+    Ok(stored.collect())
 }
 
 /// What a run of one table left behind, written in the same transaction as its rows.

@@ -27,6 +27,7 @@ pub mod results;
 mod retry;
 pub(crate) mod schema_check;
 pub(crate) mod status;
+mod survey;
 mod tls;
 pub(crate) mod trigger;
 pub(crate) mod verify;
@@ -122,16 +123,29 @@ async fn run_direction(
     let started = std::time::Instant::now();
     let prepared = prepare(manifest, source, target, direction, tables, sync).await?;
     tracing::debug!(direction = %direction, elapsed = ?started.elapsed(), "bootstrapped and checked the schema");
+    let differences: Vec<_> = tables.iter().map(|t| prepared.differences(manifest, t.spec())).collect();
+    let matching: Vec<_> =
+        tables.iter().zip(&differences).filter(|(_, d)| d.is_none()).map(|(t, _)| t.spec()).collect();
+    let mut unchanged = if sync.stopping() {
+        Vec::new()
+    } else {
+        survey::ask(&matching, manifest, connections, &prepared.options).await
+    };
     let mut reports = Vec::new();
-    for table in tables {
+    for (table, difference) in tables.iter().zip(differences) {
         if sync.stopping() {
             tracing::warn!(direction = %direction, "stopped: {} table(s) left for the next run", tables.len() - reports.len());
             break;
         }
         let spec = table.spec();
-        let result = match prepared.differences(manifest, spec) {
-            Some(failure) => Err(failure),
-            None => retry::sync_with_retries(*table, manifest, connections, &prepared.options, observer).await,
+        let surveyed = unchanged.iter().position(|r| r.table == spec.name).map(|i| unchanged.swap_remove(i));
+        let result = match (difference, surveyed) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(report)) => {
+                observer.table_started(spec);
+                Ok(report)
+            }
+            (None, None) => retry::sync_with_retries(*table, manifest, connections, &prepared.options, observer).await,
         };
         let report = result.unwrap_or_else(|e| TableReport::failed(spec, &e));
         if report.status == Status::Failed && prepared.options.metadata {
@@ -158,8 +172,11 @@ async fn run_direction(
     let mut deletes = Vec::new();
     // A stopped pass checks no deletes: a table it did not reach is not known to be in step.
     let checked = if sync.stopping() { Vec::new() } else { deleting(tables, &prepared) };
+    let due: Vec<_> = checked.iter().copied().filter(|spec| skipped(spec, &reports).is_none()).collect();
+    let mut settled = survey::ask_deletes(&due, manifest, connections, &prepared.options).await;
     for spec in checked {
-        let result = match skipped(spec, &reports) {
+        let surveyed = settled.iter().position(|r| r.table == spec.name).map(|i| settled.swap_remove(i));
+        let result = match skipped(spec, &reports).or(surveyed) {
             Some(report) => Ok(report),
             None => retry::delete_with_retries(spec, manifest, connections, &prepared.options).await,
         };

@@ -91,15 +91,15 @@ pub(crate) fn on(spec: &'static TableSpec, side: Side) -> impl Fn(tokio_postgres
 }
 
 /// Where this run reads from, decided before the read's snapshot is taken.
-struct ReadPlan {
-    incremental: bool,
-    since: DateTime<Utc>,
+pub(crate) struct ReadPlan {
+    pub incremental: bool,
+    pub since: DateTime<Utc>,
     /// `track: xmin` tables: the stored transaction-id watermark.
     since_xid: Option<i64>,
     /// The watermark the next run starts from if nothing is set aside.
     next_watermark: DateTime<Utc>,
     /// What the last clean full read recorded (see [`counters`]).
-    stored: metadata::Stored,
+    pub stored: metadata::Stored,
 }
 
 async fn plan<C: GenericClient>(
@@ -109,8 +109,6 @@ async fn plan<C: GenericClient>(
     target: &C,
     options: &RunOptions,
 ) -> Result<ReadPlan, TableError> {
-    let incremental =
-        spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
     let metadata_table = manifest.metadata_table(spec.direction);
     let stored = async {
         if !options.metadata {
@@ -127,6 +125,18 @@ async fn plan<C: GenericClient>(
         watermark::horizon(source, lookback).await.map_err(on(spec, spec.direction.source()))
     };
     let (stored, Horizon { watermark: next_watermark }) = tokio::try_join!(stored, horizon)?;
+    Ok(read_plan(spec, options, stored, next_watermark))
+}
+
+/// The plan of a table whose metadata row is `stored`, the source's horizon `next_watermark`.
+pub(crate) fn read_plan(
+    spec: &'static TableSpec,
+    options: &RunOptions,
+    stored: metadata::Stored,
+    next_watermark: DateTime<Utc>,
+) -> ReadPlan {
+    let incremental =
+        spec.mode == Mode::Incremental && !options.full && options.metadata && spec.sql.read_incremental.is_some();
     let since =
         if incremental { stored.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH) } else { DateTime::<Utc>::UNIX_EPOCH };
     // From the epoch, the incremental read selects every row: read it plainly.
@@ -135,7 +145,7 @@ async fn plan<C: GenericClient>(
     if spec.track_xmin {
         incremental = since_xid.is_some();
     }
-    Ok(ReadPlan { incremental, since, since_xid, next_watermark, stored })
+    ReadPlan { incremental, since, since_xid, next_watermark, stored }
 }
 
 /// Syncs one table. `source` and `target` are the two sides for the table's direction.
@@ -323,16 +333,7 @@ async fn unchanged<C: GenericClient>(
 ) -> Result<TableReport, TableError> {
     let on_target = on(spec, spec.direction.target());
     let tx = target.transaction().await.map_err(on_target)?;
-    let run = RunRecord {
-        table: spec.name,
-        scope: &options.scope,
-        watermark: Some(plan.next_watermark),
-        xid,
-        rows: 0,
-        status: Status::Ok.as_str(),
-        error: None,
-        read_proof: ReadProof::Keep,
-    };
+    let run = unchanged_run(spec, options, plan, xid);
     let rejects = manifest.rejects_table(spec.direction);
     // Sent together and run in order: one round trip, not four.
     tokio::try_join!(
@@ -343,14 +344,43 @@ async fn unchanged<C: GenericClient>(
     )
     .map_err(on_target)?;
     tx.commit().await.map_err(on_target)?;
+    Ok(unchanged_report(spec, plan, started))
+}
+
+/// What an unchanged table's run records: the watermark moves on, nothing was copied.
+pub(crate) fn unchanged_run<'a>(
+    spec: &'static TableSpec,
+    options: &'a RunOptions,
+    plan: &ReadPlan,
+    xid: Option<i64>,
+) -> RunRecord<'a> {
+    RunRecord {
+        table: spec.name,
+        scope: &options.scope,
+        watermark: Some(plan.next_watermark),
+        xid,
+        rows: 0,
+        status: Status::Ok.as_str(),
+        error: None,
+        read_proof: ReadProof::Keep,
+    }
+}
+
+pub(crate) fn unchanged_report(spec: &'static TableSpec, plan: &ReadPlan, started: Instant) -> TableReport {
     tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "unchanged since the last run");
-    Ok(TableReport {
+    TableReport {
         mode: if plan.incremental { "incremental" } else { "full" },
         watermark_from: plan.incremental.then_some(plan.since),
         watermark_to: Some(plan.next_watermark),
         millis: started.elapsed().as_millis(),
         ..TableReport::new(spec, Status::Ok)
-    })
+    }
+}
+
+/// The results of statements sent together, or the first one's error in the order they were sent
+/// (a later statement of an aborted transaction only reports the abort).
+pub(crate) fn in_order<T>(results: Vec<Result<T, tokio_postgres::Error>>) -> Result<Vec<T>, tokio_postgres::Error> {
+    results.into_iter().collect()
 }
 
 /// The proof a `mode: full` table's source is as its last clean full read left it, standing for
@@ -362,14 +392,20 @@ async fn full_read_proof<C: GenericClient>(
     target: &C,
     options: &RunOptions,
 ) -> Result<Option<String>, TableError> {
+    let Some(statement) = full_read_statement(spec, manifest, options) else { return Ok(None) };
+    counters::proof(spec, Counting::AnyChange, &statement, source, target)
+        .await
+        .map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
+}
+
+/// What a full read's proof stands for, for a `mode: full` table with metadata.
+pub(crate) fn full_read_statement(spec: &TableSpec, manifest: &ManifestSpec, options: &RunOptions) -> Option<String> {
     if spec.mode != Mode::Full || !options.metadata {
-        return Ok(None);
+        return None;
     }
     let mut statement = vec![spec.sql.read_full, &manifest.origin_desktop, &manifest.origin_cloud];
     statement.extend(spec.sql.apply);
-    counters::proof(spec, Counting::AnyChange, &statement.join("\n"), source, target)
-        .await
-        .map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
+    Some(statement.join("\n"))
 }
 
 /// True when a large batch goes into a target holding none of the rows this side owns in the
@@ -390,6 +426,12 @@ async fn first_load(
     Ok(row.get(0))
 }
 
+/// Opens the read-only transaction probes run in. The watermark is a setting, unknown when a probe is
+/// planned: the planner guesses a third of the table is past it and may scan the table whole,
+/// hoping to stop at once, when no row is. An index on the tracking column, where there is one,
+/// then always serves the probe.
+pub(crate) const BEGIN_PROBES: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL enable_seqscan = off";
+
 /// Whether any row passed the watermark, asked in a read-only transaction of its own whose four
 /// statements are sent at once (one round trip): most runs of most tables find none.
 async fn changed_since(
@@ -402,7 +444,7 @@ async fn changed_since(
     let Some(probe) = spec.sql.probe_incremental else { return Ok(true) };
     let on_source = on(spec, spec.direction.source());
     let (_, _, changed, _) = tokio::try_join!(
-        source.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+        source.batch_execute(BEGIN_PROBES),
         set_settings(source, manifest, options.tenant.as_deref(), plan.since),
         source.query_typed(probe, &[]),
         source.batch_execute("COMMIT"),

@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use futures_util::TryFutureExt;
+
 use tokio_postgres::{Client, GenericClient};
 
 use super::bootstrap::{self, Bootstrap};
@@ -59,22 +61,28 @@ pub(crate) async fn prepare<C: GenericClient>(
     let target_side = direction.target();
     let scope = Scope::of(sync.tenant.as_deref());
     let keeps_deleted = tables.iter().any(|t| t.spec().deletes.is_some());
-    let bootstrap = bootstrap::ensure(target, manifest, direction, &names, Some(&scope), keeps_deleted)
-        .await
-        .map_err(|source| EngineError::Bootstrap { direction, side: target_side, source })?;
-    let degraded = log_bootstrap(manifest, direction, &bootstrap, &scope);
-    // Compare every selected table with the live databases before writing anything.
-    let schema_of_source = |source| EngineError::Schema { side: direction.source(), source };
     let source_tables: Vec<&str> = tables.iter().map(|t| t.spec().source.name).collect();
     let target_tables: Vec<&str> = tables.iter().map(|t| t.spec().target.name).collect();
-    let source_live = schema_check::live_columns(source, &source_tables).await.map_err(schema_of_source)?;
-    let target_live = schema_check::live_columns(target, &target_tables)
-        .await
-        .map_err(|source| EngineError::Schema { side: target_side, source })?;
     // Sources whose key is unique already need no newest-wins pass (the cloud's tables have
     // primary keys; the legacy desktop's mostly do not).
     let keyed: Vec<(&str, &[&str])> = tables.iter().map(|t| (t.spec().source.name, t.spec().source_key)).collect();
-    let unique_sources: HashSet<String> = schema_check::unique_on(source, &keyed).await.map_err(schema_of_source)?;
+    let schema_of_source = |source| EngineError::Schema { side: direction.source(), source };
+    // The source is read while the target bootstraps: the two servers work at once. Every selected
+    // table is compared with the live databases before anything is written.
+    let on_target = async {
+        let bootstrap = bootstrap::ensure(target, manifest, direction, &names, Some(&scope), keeps_deleted)
+            .await
+            .map_err(|source| EngineError::Bootstrap { direction, side: target_side, source })?;
+        let target_live = schema_check::live_columns(&*target, &target_tables)
+            .await
+            .map_err(|source| EngineError::Schema { side: target_side, source })?;
+        Ok::<_, EngineError>((bootstrap, target_live))
+    };
+    let source_live = schema_check::live_columns(source, &source_tables).map_err(schema_of_source);
+    let unique_sources = schema_check::unique_on(source, &keyed).map_err(schema_of_source);
+    let ((bootstrap, target_live), source_live, unique_sources): (_, _, HashSet<String>) =
+        tokio::try_join!(on_target, source_live, unique_sources)?;
+    let degraded = log_bootstrap(manifest, direction, &bootstrap, &scope);
     let options = RunOptions {
         full: sync.full,
         tenant: sync.tenant.clone(),

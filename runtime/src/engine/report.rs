@@ -35,7 +35,6 @@ pub struct TableReport {
 }
 
 impl TableReport {
-    /// The report of a table that wrote nothing.
     /// A report of `spec` with nothing read or written yet.
     pub(crate) fn new(spec: &TableSpec, status: Status) -> TableReport {
         TableReport {
