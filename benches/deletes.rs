@@ -38,7 +38,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     let rows: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
     pgbisync_runtime::cli::init_logging(0, true);
-    let Servers { program, desktop, cloud, d, c } = Servers::with_jobs(rows).await;
+    let servers = Servers::with_jobs(rows).await;
+    let Servers { program, desktop, cloud, d, c } = &servers;
     d.batch_execute("CREATE INDEX jobshead_updated_at ON jobshead (updated_at)").await.unwrap();
     let mut connections = open(&desktop, &cloud).await;
     let options = SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
@@ -81,6 +82,4 @@ async fn main() {
         deletes.deleted, deletes.millis, deletes.buckets_listed
     );
     drop(connections);
-    let _ = desktop.stop();
-    let _ = cloud.stop();
 }

@@ -234,16 +234,22 @@ impl Bench {
         .unwrap();
         c.batch_execute("ANALYZE jobshead").await.unwrap();
         d.batch_execute("CREATE TABLE jobshead_pipe (LIKE jobshead)").await.unwrap();
+        // A first reverse pass creates the reverse metadata and ledger, which each round empties.
+        pass(self, &[Direction::Reverse], &["jobshead"], false).await;
         let (mut pipe, mut synced) = (Vec::new(), Vec::new());
         for _ in 0..self.rounds {
             let Servers { d, c, .. } = &self.servers;
             pipe.push(copy_pipe_into(c, d, "WHERE source = 'M'", "jobshead_pipe").await);
+            // Vacuumed, as autovacuum leaves them: a unique index still holding the dead entries of
+            // the keys the round inserts again visits each one's heap row, which a run bringing new
+            // mobile rows never does.
             d.batch_execute(
                 "DELETE FROM jobshead WHERE job_id > 100000000; DELETE FROM _reverse_sync_ledger; \
                  DELETE FROM _reverse_sync_metadata",
             )
             .await
             .unwrap();
+            d.batch_execute("VACUUM jobshead, _reverse_sync_ledger").await.unwrap();
             let (p, written) = pass(self, &[Direction::Reverse], &["jobshead"], false).await;
             assert_eq!(written, mobile as u64);
             synced.push(p);
@@ -365,7 +371,6 @@ async fn main() {
         assert_eq!(bench.results.len(), 5, "every measurement ran");
     }
     assert!(bench.results.iter().all(|m| !m.pgbisync.is_empty()));
-    let Bench { servers, .. } = bench;
-    let _ = servers.desktop.stop();
-    let _ = servers.cloud.stop();
+    // Dropped, the servers stop and their files go.
+    drop(bench);
 }

@@ -191,6 +191,6 @@ async fn main() {
         .unwrap_or_else(|_| format!("{}/target/bench-scale.json", env!("CARGO_MANIFEST_DIR")));
     std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap_or_else(|e| panic!("{path}: {e}"));
     println!("written to {path}");
-    let _ = servers.desktop.stop();
-    let _ = servers.cloud.stop();
+    // Dropped, the servers stop and their files go.
+    drop(servers);
 }

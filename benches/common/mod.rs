@@ -52,15 +52,40 @@ pub struct Servers {
     pub c: Client,
 }
 
+/// `PGBISYNC_BENCH_LOG_STATEMENTS=MS`: both servers log every statement that takes MS
+/// milliseconds or more, with its duration (`log_min_duration_statement`), to profile a bench; the
+/// logs are copied to `target/bench-<server>.log` when the bench ends.
+const LOG_STATEMENTS: &str = "PGBISYNC_BENCH_LOG_STATEMENTS";
+
 /// Two throwaway servers, desktop and cloud, and a client of each's `postgres` database.
 pub async fn start_servers() -> (Cluster, Cluster, Client, Client) {
     let start = |name: &'static str, tz: &'static str| {
-        tokio::task::spawn_blocking(move || Cluster::start(ClusterOptions::new(name, tz)))
+        let mut options = ClusterOptions::new(name, tz);
+        if let Ok(ms) = std::env::var(LOG_STATEMENTS) {
+            options.extra_settings.push(("log_min_duration_statement".into(), ms));
+        }
+        tokio::task::spawn_blocking(move || Cluster::start(options))
     };
     let (desktop, cloud) = tokio::join!(start("desktop", "Asia/Kolkata"), start("cloud", "UTC"));
     let (desktop, cloud) = (desktop.unwrap().unwrap(), cloud.unwrap().unwrap());
     let (d, c) = (connect(&desktop.url("postgres")).await, connect(&cloud.url("postgres")).await);
     (desktop, cloud, d, c)
+}
+
+/// Keeps the servers' statement logs, when asked for, before the servers and their files go.
+impl Drop for Servers {
+    fn drop(&mut self) {
+        if std::env::var_os(LOG_STATEMENTS).is_none() {
+            return;
+        }
+        for cluster in [&self.desktop, &self.cloud] {
+            let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-{}.log", cluster.name()));
+            match std::fs::copy(cluster.log_file(), &kept) {
+                Ok(_) => eprintln!("{} server's statement log: {}", cluster.name(), kept.display()),
+                Err(e) => eprintln!("could not keep the {} server's log: {e}", cluster.name()),
+            }
+        }
+    }
 }
 
 impl Servers {

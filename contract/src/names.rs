@@ -19,6 +19,11 @@ pub const GONE_TABLE: &str = "_pgbisync_gone";
 /// brought (born in the cloud), which forward must never insert as desktop-born rows.
 pub const BORN_IN_CLOUD_TABLE: &str = "_pgbisync_born_in_cloud";
 
+/// Reverse, on the desktop: the staged rows whose key the desktop table already holds, `(ROW_NUMBER,
+/// same)`, `same` when one of those desktop rows equals the staged row in every column reverse
+/// writes. Found in one pass over the desktop table, which the ledger and the insert then share.
+pub const FOUND_TABLE: &str = "_pgbisync_found";
+
 /// Staging's row number: orders the batch and names a row in the rejected table.
 pub const ROW_NUMBER: &str = "_n";
 /// Staging's copy of the source's tracking value, when the table tracks changes.
@@ -87,7 +92,7 @@ mod tests {
 
     #[test]
     fn every_internal_table_and_setting_is_in_pgbisyncs_own_namespace() {
-        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE] {
+        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE, FOUND_TABLE] {
             assert!(is_reserved_column(table), "{table}");
         }
         for s in Setting::ALL {

@@ -45,13 +45,15 @@ pub struct TableSql {
     pub dedup: Option<&'static str>,
     /// Each inserts `(_n, reason)` rows into `_pgbisync_rejected` for staged rows that cannot be applied.
     pub checks: &'static [&'static str],
-    /// Statements run once before `apply` (replace_origin's delete of rows no longer in the source).
+    /// Statements run once before `apply`: replace_origin's delete of rows no longer in the source;
+    /// reverse's lookup of the staged keys in the desktop table (`_pgbisync_found`).
     pub prepare: &'static [&'static str],
     /// Set-based writes from staging, limited to staged rows `_n BETWEEN $1 AND $2`;
     /// the sum of affected rows is the number of rows written.
     pub apply: &'static [&'static str],
     /// Reverse: records in the ledger the keys of the staged rows the desktop lacks (the apply then
-    /// inserts them), run before the apply when the metadata is in place.
+    /// inserts them), run before the apply when the metadata is in place. Where there is one,
+    /// `prepare` makes the `_pgbisync_found` table it and the apply read.
     pub ledger: Option<&'static str>,
     /// Forward of a two-way table, run on the source (the desktop): `(k)` of the keys reverse
     /// brought. The engine copies them to `_pgbisync_born_in_cloud`, and the insert skips them.

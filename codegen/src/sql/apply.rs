@@ -4,7 +4,8 @@
 
 use super::fragment::{and_lines, batch_range, ident, key_match, list, literal, prefixed, row_text, setting};
 use super::names::{
-    BORN_IN_CLOUD, DUP, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SCOPE, SRC, STAGE, TGT, VERIFY_KEY,
+    BORN_IN_CLOUD, DUP, FOUND, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SAME, SCOPE, SRC, STAGE, TGT,
+    VERIFY_KEY,
 };
 use super::scope::{owned_filters, tenant_filter};
 use crate::model::{Computed, Direction, Strategy, TableDirection};
@@ -53,6 +54,15 @@ fn written(t: &TableDirection) -> (Vec<String>, Vec<String>) {
 
 fn insert_missing(t: &TableDirection) -> String {
     let (cols, values) = written(t);
+    // Reverse has already looked every staged key up in the desktop table, for the ledger.
+    let missing = match records_ledger(t) {
+        true => format!("NOT EXISTS (SELECT 1 FROM {FOUND} f WHERE f.{ROW_NUMBER} = s.{ROW_NUMBER})"),
+        false => format!(
+            "NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches})",
+            target = ident(&t.target.name),
+            matches = key_match(&t.key)
+        ),
+    };
     // A desktop copy of a cloud-born row whose cloud row is gone is not a new desktop row.
     let born_in_cloud = match born_in_cloud_keys(t) {
         Some(_) => {
@@ -65,16 +75,18 @@ fn insert_missing(t: &TableDirection) -> String {
 SELECT {values}
 FROM {STAGE} s
 WHERE {range}
-  AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {matches}){born_in_cloud}"#,
+  AND {missing}{born_in_cloud}"#,
         target = ident(&t.target.name),
         cols = list(cols),
         values = list(values),
         range = batch_range("s"),
-        matches = key_match(&t.key)
     )
 }
 
 pub(crate) fn prepare(t: &TableDirection) -> Vec<String> {
+    if records_ledger(t) {
+        return vec![found(t)];
+    }
     if t.strategy != Strategy::ReplaceOrigin {
         return Vec::new();
     }
@@ -154,36 +166,56 @@ fn ledger_rows(t: &TableDirection, ledger: &str) -> String {
     )
 }
 
+/// Reverse of a table with a key: every run records in the ledger the keys it brings.
+fn records_ledger(t: &TableDirection) -> bool {
+    t.ledger.is_some() && !t.key.is_empty() && t.direction == Direction::Reverse
+}
+
+/// Reverse, before the ledger and the apply: the staged rows whose key the desktop already holds,
+/// and whether one of those rows equals the staged row in every column reverse writes. One pass
+/// over the desktop table serves both: it has no index to look keys up in (the legacy tables have
+/// none), and reading it once per statement was most of reverse's time. An inner join, so a
+/// batch of new rows finds nothing and writes nothing here.
+fn found(t: &TableDirection) -> String {
+    let reverse_writes: Vec<&String> =
+        t.staged.iter().map(|s| &s.name).filter(|n| !t.desktop_owns.contains(n)).collect();
+    format!(
+        r#"CREATE TEMPORARY TABLE {FOUND} ON COMMIT DROP AS
+SELECT s.{ROW_NUMBER}, bool_or(({desktop}) IS NOT DISTINCT FROM ({staged})) AS {SAME}
+FROM {STAGE} s
+JOIN {target} t ON {matches}
+GROUP BY s.{ROW_NUMBER}"#,
+        target = ident(&t.target.name),
+        matches = key_match(&t.key),
+        desktop = list(prefixed("t", reverse_writes.iter().copied())),
+        staged = list(prefixed("s", reverse_writes.iter().copied())),
+    )
+}
+
 /// Reverse, before the apply: which staged keys join the ledger. Those the desktop does not have
 /// yet, which the apply is about to insert; and those whose desktop row already equals the staged
 /// row in every column reverse writes: a copy reverse brought before the ledger existed (a
-/// desktop-born row that merely shares the key differs, and stays the desktop's).
+/// desktop-born row that merely shares the key differs, and stays the desktop's). Keys the ledger
+/// holds already are left out by a join, not `ON CONFLICT`, which tries each row's insertion
+/// speculatively; one run at a time writes the ledger (the run lock). Staged keys are unique once
+/// newest-wins has run (or the source proved them unique), so only a table without it pays for
+/// `DISTINCT`.
 pub(crate) fn record_ledger(t: &TableDirection) -> Option<String> {
-    let ledger = t.ledger.as_ref().filter(|_| !t.key.is_empty() && t.direction == Direction::Reverse)?;
-    let reverse_writes: Vec<&String> =
-        t.staged.iter().map(|s| &s.name).filter(|n| !t.desktop_owns.contains(n)).collect();
+    let ledger = t.ledger.as_ref().filter(|_| records_ledger(t))?;
     Some(format!(
-        // One outer join, read once: a staged row no desktop row matches came from the cloud, one
-        // a desktop row equals (on the columns reverse writes) is the cloud's too. The test is on
-        // the joined columns, not an EXISTS under OR, which the planner ran once per staged row
-        // over the whole desktop table (quadratic when the keys are already there). A key the
-        // desktop holds twice is recorded once.
         r#"INSERT INTO {ledger} (table_name, scope, row_key)
-SELECT {table}, {scope}, {key}
+SELECT {distinct}{table}, {scope}, {key}
 FROM {STAGE} s
-LEFT JOIN {target} t ON {matches}
-WHERE t.{first_key} IS NULL
-   OR ({desktop}) IS NOT DISTINCT FROM ({staged})
-ON CONFLICT DO NOTHING"#,
+LEFT JOIN {FOUND} f ON f.{ROW_NUMBER} = s.{ROW_NUMBER}
+WHERE (f.{ROW_NUMBER} IS NULL OR f.{SAME})
+  AND NOT EXISTS (
+    SELECT 1 FROM {ledger} l
+    WHERE l.table_name = {table} AND l.scope = {scope} AND l.row_key = {key})"#,
         ledger = ident(ledger),
+        distinct = if t.dedup { "" } else { "DISTINCT " },
         table = literal(&t.table),
         scope = setting(SCOPE),
         key = key_text(t, "s"),
-        target = ident(&t.target.name),
-        matches = key_match(&t.key),
-        first_key = ident(&t.key[0]),
-        desktop = list(prefixed("t", reverse_writes.iter().copied())),
-        staged = list(prefixed("s", reverse_writes.iter().copied())),
     ))
 }
 

@@ -24,6 +24,11 @@ pub const GONE: Ident<'static> = Ident(shared::GONE_TABLE);
 /// The keys reverse brought to the desktop, copied to the target of a forward run; filled by the engine.
 pub const BORN_IN_CLOUD: Ident<'static> = Ident(shared::BORN_IN_CLOUD_TABLE);
 
+/// Reverse: the staged rows whose key the desktop table holds, `(_n, same)`; made by `prepare`.
+pub const FOUND: Ident<'static> = Ident(shared::FOUND_TABLE);
+/// `FOUND`'s flag: a desktop row with the key equals the staged row in every column reverse writes.
+pub const SAME: Ident<'static> = Ident("same");
+
 /// Staging's row number: the engine numbers rows as it copies them, so statements can work on a
 /// range of them (`$1`..`$2`) and a reject can point at its row.
 pub const ROW_NUMBER: Ident<'static> = Ident(shared::ROW_NUMBER);

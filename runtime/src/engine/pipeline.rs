@@ -234,6 +234,9 @@ pub(crate) async fn sync_table<C: GenericClient>(
     if spec.sql.born_in_cloud.is_some() {
         temporary.push(ident(names::BORN_IN_CLOUD));
     }
+    if spec.sql.ledger.is_some() && !direct {
+        temporary.push(ident(names::FOUND));
+    }
     tx.batch_execute(&format!("DROP TABLE {}", temporary.join(", "))).await.map_err(on_target)?;
     tx.commit().await.map_err(on_target)?;
 
@@ -294,11 +297,11 @@ async fn stage_and_apply(
 
     let duplicates_dropped = check_stage(tx, spec, options, rows_read).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "deduplicated and checked");
+    // Before the statements that join the batch to the target: prepare's too.
+    keep_plans_linear(tx, spec, rows_read).await.map_err(on_target)?;
     for statement in spec.sql.prepare {
         tx.execute(*statement, &[]).await.map_err(on_target)?;
     }
-    // Before the ledger too: it joins the batch to the target as the apply does.
-    keep_plans_linear(tx, spec, rows_read).await.map_err(on_target)?;
     if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
         tx.execute(ledger, &[]).await.map_err(on_target)?;
     }
