@@ -420,6 +420,41 @@ async fn four_bootstraps_at_once_create_one_metadata_table_with_one_row_per_tabl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_in_place_only_seeds_and_one_that_lacks_a_column_still_upgrades() {
+    let pair = Pair::with_schema().await;
+    let mut cloud = pair.cloud_client().await;
+    let names: Vec<&str> = pair.program.tables(Direction::Forward, &[]).iter().map(|t| t.spec().name).collect();
+    let scope = Scope::of(Some(TENANT));
+    let manifest = pair.program.manifest;
+    let bootstrap = async |client: &mut Client, names: &[&str]| match pgbisync_runtime::bootstrap(
+        client,
+        manifest,
+        Direction::Forward,
+        names,
+        Some(&scope),
+        true,
+    )
+    .await
+    {
+        Ok(Bootstrap::Ready { created, upgraded, seeded }) => (created, upgraded, seeded),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(bootstrap(&mut cloud, &names[1..]).await, (true, Vec::new(), names.len() as u64 - 1));
+    // In place: a table new to the manifest gets its row, nothing else changes.
+    assert_eq!(bootstrap(&mut cloud, &names).await, (false, Vec::new(), 1));
+    assert_eq!(bootstrap(&mut cloud, &names).await, (false, Vec::new(), 0));
+    // Rows in place but a column of a later shape missing: the upgrade still runs.
+    exec(&cloud, "ALTER TABLE _sync_metadata DROP COLUMN read_proof; ALTER TABLE _sync_rejects DROP COLUMN kind").await;
+    let (created, upgraded, seeded) = bootstrap(&mut cloud, &names).await;
+    assert_eq!((created, seeded), (false, 0));
+    assert_eq!(upgraded, vec!["read_proof".to_string(), "_sync_rejects.kind".to_string()]);
+    exec(&cloud, "DROP TABLE _sync_deleted").await;
+    assert_eq!(bootstrap(&mut cloud, &names).await, (true, Vec::new(), 0), "the table deleted rows are kept in");
+    assert_eq!(bootstrap(&mut cloud, &names).await, (false, Vec::new(), 0));
+    assert_eq!(count(&cloud, "_sync_metadata").await, names.len() as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_a_target_constraint_refuses_is_set_aside_and_the_rest_applied() {
     let pair = Pair::with_schema().await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);

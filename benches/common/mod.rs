@@ -79,7 +79,8 @@ impl Drop for Servers {
             return;
         }
         for cluster in [&self.desktop, &self.cloud] {
-            let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-{}.log", cluster.name()));
+            let kept =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-{}.log", cluster.name()));
             match std::fs::copy(cluster.log_file(), &kept) {
                 Ok(_) => eprintln!("{} server's statement log: {}", cluster.name(), kept.display()),
                 Err(e) => eprintln!("could not keep the {} server's log: {e}", cluster.name()),

@@ -8,6 +8,7 @@
 //! under a tenant scope their owner is unknown, so no firm reads them and each firm's first run after
 //! the upgrade is a full pass (idempotent: it rewrites nothing that is already equal).
 
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::db_error::{describe, is_permission_denied};
@@ -71,6 +72,13 @@ pub async fn ensure<C: GenericClient>(
 ) -> Result<Bootstrap, tokio_postgres::Error> {
     let metadata = manifest.metadata_table(direction);
     let rejects = manifest.rejects_table(direction);
+    if let Some(scope) = scope {
+        let deleted = keeps_deleted.then(|| manifest.deleted_table(direction));
+        let ledger = (direction == Direction::Reverse).then_some(manifest.reverse_ledger);
+        if let Some(seeded) = seed_if_current(&*client, metadata, rejects, deleted, ledger, scope, tables).await {
+            return Ok(Bootstrap::Ready { created: false, upgraded: Vec::new(), seeded });
+        }
+    }
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgbisync bootstrap ' || $1, 0))", &[&metadata]).await?;
 
@@ -110,6 +118,58 @@ pub async fn ensure<C: GenericClient>(
     };
     tx.commit().await?;
     Ok(Bootstrap::Ready { created, upgraded, seeded })
+}
+
+/// Every run after the first finds the tables in the current shape: then one statement asks so
+/// while the seed runs beside it, without the lock or the transaction (the seed inserts only rows
+/// that are missing, and only this scope's, which one run at a time writes). `None` when the shape
+/// is not current or either statement failed (a table missing, no privilege): the caller then
+/// takes the lock and does the whole work, which says what is wrong.
+async fn seed_if_current<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    rejects: &str,
+    deleted: Option<&str>,
+    ledger: Option<&str>,
+    scope: &Scope,
+    tables: &[&str],
+) -> Option<u64> {
+    let columns: std::collections::BTreeSet<&str> =
+        METADATA_COLUMNS.iter().map(|(name, _)| *name).chain(METADATA_KEY).collect();
+    let columns: Vec<&str> = columns.into_iter().collect();
+    let [metadata, rejects] = [metadata, rejects].map(ident);
+    let (deleted, ledger) = (deleted.map(ident), ledger.map(ident));
+    let key = METADATA_KEY.to_vec();
+    let params: [(&(dyn ToSql + Sync), Type); 6] = [
+        (&metadata, Type::TEXT),
+        (&columns, Type::TEXT_ARRAY),
+        (&key, Type::TEXT_ARRAY),
+        (&rejects, Type::TEXT),
+        (&deleted, Type::TEXT),
+        (&ledger, Type::TEXT),
+    ];
+    let current = client.query_typed(
+        "SELECT (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+             AND NOT a.attisdropped AND a.attname = ANY($2)) = cardinality($2) \
+         AND (SELECT array_agg(a.attname::text ORDER BY k.i) FROM pg_constraint c \
+             CROSS JOIN unnest(c.conkey) WITH ORDINALITY k(n, i) \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n \
+             WHERE c.conrelid = to_regclass($1) AND c.contype = 'p') = $3 \
+         AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attnum > 0 \
+             AND NOT a.attisdropped AND a.attname IN ('scope', 'kind')) = 2 \
+         AND ($5::text IS NULL OR to_regclass($5) IS NOT NULL) \
+         AND ($6::text IS NULL OR to_regclass($6) IS NOT NULL)",
+        &params,
+    );
+    let (seed, scope) = (seed_sql(&metadata), scope.as_str());
+    let seed_params: [(&(dyn ToSql + Sync), Type); 2] = [(&tables, Type::TEXT_ARRAY), (&scope, Type::TEXT)];
+    let seeded = client.query_typed(&seed, &seed_params);
+    match tokio::join!(current, seeded) {
+        (Ok(current), Ok(seeded)) if current.first().is_some_and(|r| r.get::<_, Option<bool>>(0) == Some(true)) => {
+            Some(seeded.len() as u64)
+        }
+        _ => None,
+    }
 }
 
 async fn exists(tx: &Transaction<'_>, table: &str) -> Result<bool, tokio_postgres::Error> {
@@ -277,14 +337,15 @@ async fn seed(
     tables: &[&str],
 ) -> Result<u64, tokio_postgres::Error> {
     let names: Vec<&str> = tables.to_vec();
-    tx.execute(
-        &format!(
-            "INSERT INTO {m} (table_name, scope, last_sync_timestamp) \
-             SELECT n, $2, '{EPOCH}' FROM unnest($1::text[]) AS n \
-             WHERE NOT EXISTS (SELECT 1 FROM {m} x WHERE x.table_name = n AND x.scope = $2)",
-            m = ident(metadata)
-        ),
-        &[&names, &scope.as_str()],
+    tx.execute(&seed_sql(&ident(metadata)), &[&names, &scope.as_str()]).await
+}
+
+/// Inserts `(table_name, scope)` rows at the epoch for the tables named in `$1` that the scope `$2`
+/// lacks in the `metadata` table (quoted); returns a row for each.
+fn seed_sql(metadata: &str) -> String {
+    format!(
+        "INSERT INTO {metadata} (table_name, scope, last_sync_timestamp) \
+         SELECT n, $2, '{EPOCH}' FROM unnest($1::text[]) AS n \
+         WHERE NOT EXISTS (SELECT 1 FROM {metadata} x WHERE x.table_name = n AND x.scope = $2) RETURNING 1"
     )
-    .await
 }

@@ -155,6 +155,41 @@ pub async fn record<C: GenericClient>(
     Ok(())
 }
 
+/// Records the runs of tables found unchanged, each with the watermark it moves on to, and clears
+/// their rejects of `kind` (a run that read nothing set nothing aside), as [`record`] and
+/// [`clear_rejects`] would table by table: one statement, however many tables.
+pub async fn record_unchanged<C: GenericClient>(
+    client: &C,
+    metadata: &str,
+    rejects: &str,
+    scope: &Scope,
+    kind: &str,
+    runs: &[(&str, DateTime<Utc>)],
+) -> Result<(), tokio_postgres::Error> {
+    let (tables, watermarks): (Vec<&str>, Vec<DateTime<Utc>>) = runs.iter().copied().unzip();
+    client
+        .query_typed(
+            &format!(
+                "WITH cleared AS (DELETE FROM {} WHERE table_name = ANY($1) AND scope = $3 AND kind = $4) \
+                 UPDATE {} m SET last_sync_timestamp = u.watermark, last_run_at = now(), rows_copied = 0, \
+                 status = $5, last_error = NULL, updated_at = now() \
+                 FROM unnest($1::text[], $2::timestamptz[]) AS u(table_name, watermark) \
+                 WHERE m.table_name = u.table_name AND m.scope = $3",
+                ident(rejects),
+                ident(metadata)
+            ),
+            &[
+                (&tables, Type::TEXT_ARRAY),
+                (&watermarks, Type::TIMESTAMPTZ_ARRAY),
+                (&scope.as_str(), Type::TEXT),
+                (&kind, Type::TEXT),
+                (&super::Status::Ok.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 /// What a delete check left behind, written in its transaction.
 pub struct DeleteRecord<'a> {
     pub table: &'a str,

@@ -97,7 +97,7 @@ pub(crate) struct ReadPlan {
     /// `track: xmin` tables: the stored transaction-id watermark.
     since_xid: Option<i64>,
     /// The watermark the next run starts from if nothing is set aside.
-    next_watermark: DateTime<Utc>,
+    pub next_watermark: DateTime<Utc>,
     /// What the last clean full read recorded (see [`counters`]).
     pub stored: metadata::Stored,
 }
@@ -351,7 +351,7 @@ async fn unchanged<C: GenericClient>(
 }
 
 /// What an unchanged table's run records: the watermark moves on, nothing was copied.
-pub(crate) fn unchanged_run<'a>(
+fn unchanged_run<'a>(
     spec: &'static TableSpec,
     options: &'a RunOptions,
     plan: &ReadPlan,

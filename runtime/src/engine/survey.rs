@@ -16,8 +16,8 @@ use super::counters::{self, Ask, Counting};
 use super::deletes;
 use super::metadata;
 use super::pipeline::{
-    full_read_statement, in_order, read_plan, set_lock_timeout, set_settings, unchanged_report, unchanged_run,
-    ReadPlan, RunOptions, BEGIN_PROBES,
+    full_read_statement, in_order, read_plan, set_lock_timeout, set_settings, unchanged_report, ReadPlan, RunOptions,
+    BEGIN_PROBES,
 };
 use super::watermark;
 use super::{Connections, DeleteReport, TableReport};
@@ -154,26 +154,29 @@ async fn probe(
     Ok(in_order(join_all(steps).await)?.into_iter().flatten().collect())
 }
 
-/// Records the unchanged tables' runs in one target transaction, as `sync_table` records one.
+/// Records the unchanged tables' runs in one target transaction, as `sync_table` records one; its
+/// commit does not wait for the disk (see `pipeline::unchanged`).
 async fn record(
     manifest: &ManifestSpec,
     target: &mut Client,
     options: &RunOptions,
     quiet: &[(&'static TableSpec, ReadPlan)],
 ) -> Result<(), tokio_postgres::Error> {
-    if quiet.is_empty() {
-        return Ok(());
-    }
-    let runs: Vec<_> = quiet.iter().map(|(spec, plan)| (*spec, unchanged_run(spec, options, plan, None))).collect();
+    let Some(direction) = quiet.first().map(|(spec, _)| spec.direction) else { return Ok(()) };
+    let runs: Vec<(&str, _)> = quiet.iter().map(|(spec, plan)| (spec.name, plan.next_watermark)).collect();
     let tx = target.transaction().await?;
-    let mut steps: Vec<BoxFuture<Result<(), tokio_postgres::Error>>> =
-        vec![tx.batch_execute("SET LOCAL synchronous_commit = off").boxed(), set_lock_timeout(&tx, options).boxed()];
-    for (spec, run) in &runs {
-        let rejects = manifest.rejects_table(spec.direction);
-        steps.push(metadata::clear_rejects(&tx, rejects, &options.scope, spec.name, metadata::APPLY_KIND).boxed());
-        steps.push(metadata::record(&tx, manifest.metadata_table(spec.direction), run).boxed());
-    }
-    in_order(join_all(steps).await)?;
+    tokio::try_join!(
+        tx.batch_execute("SET LOCAL synchronous_commit = off"),
+        set_lock_timeout(&tx, options),
+        metadata::record_unchanged(
+            &tx,
+            manifest.metadata_table(direction),
+            manifest.rejects_table(direction),
+            &options.scope,
+            metadata::APPLY_KIND,
+            &runs,
+        ),
+    )?;
     tx.commit().await
 }
 
