@@ -8,7 +8,9 @@
 //! Reports the total throughput, each firm's time (median, min-max), the errors (there must be
 //! none, and each firm's rows must all be in the cloud) and the lock waits the cloud logged
 //! (`log_lock_waits`, `deadlock_timeout` 100 ms), told apart: the bootstrap's advisory lock, which
-//! serializes the creation of the metadata, and any other.
+//! serializes the creation of the metadata; the extension of a shared table that several firms'
+//! first loads copy into at once (PostgreSQL grows a table one writer at a time); and any other,
+//! which is named.
 //!
 //! Run: `cargo bench --bench firms -- [firms] [jobs]` (default 20 firms x 25000 jobs). Prints a
 //! table and writes it as JSON to `target/bench-firms.json` (`PGBISYNC_BENCH_JSON` to choose).
@@ -104,13 +106,34 @@ async fn run_firm(program: &Program, desktop_url: String, cloud_url: String, fir
     FirmRun { elapsed, written, errors }
 }
 
-/// Lock waits the cloud logged since `offset`: (the bootstrap's advisory lock, any other), and the
-/// new offset.
-fn lock_waits(cloud: &Cluster, offset: usize) -> (usize, usize, usize) {
+/// Lock waits the cloud logged, by what was waited for.
+#[derive(Debug, Default, Clone, Copy)]
+struct Waits {
+    /// The bootstrap's advisory lock.
+    bootstrap: usize,
+    /// The extension of a table several sessions write at once.
+    extension: usize,
+    other: usize,
+}
+
+/// Lock waits the cloud logged since `offset`, and the new offset. An unexpected one is printed
+/// with the statement the server names with it.
+fn lock_waits(cloud: &Cluster, offset: usize) -> (Waits, usize) {
     let log = std::fs::read_to_string(cloud.log_file()).unwrap_or_default();
-    let waits: Vec<&str> = log[offset.min(log.len())..].lines().filter(|l| l.contains("still waiting for")).collect();
-    let advisory = waits.iter().filter(|l| l.contains("advisory lock")).count();
-    (advisory, waits.len() - advisory, log.len())
+    let since = &log[offset.min(log.len())..];
+    let mut waits = Waits::default();
+    for (i, line) in since.lines().enumerate().filter(|(_, l)| l.contains("still waiting for")) {
+        if line.contains("advisory lock") {
+            waits.bootstrap += 1;
+        } else if line.contains("on extension of relation") {
+            waits.extension += 1;
+        } else {
+            waits.other += 1;
+            let context: Vec<&str> = since.lines().skip(i + 1).take(3).collect();
+            eprintln!("lock wait: {line}\n  {}", context.join("\n  "));
+        }
+    }
+    (waits, log.len())
 }
 
 struct Round {
@@ -119,8 +142,7 @@ struct Round {
     firms: Vec<Duration>,
     wall: Duration,
     rows: u64,
-    bootstrap_waits: usize,
-    other_waits: usize,
+    waits: Waits,
 }
 
 fn seconds(d: Duration) -> String {
@@ -138,7 +160,7 @@ impl Round {
         let (min, max) = (self.firms.iter().min().unwrap(), self.firms.iter().max().unwrap());
         let throughput = self.rows as f64 / self.wall.as_secs_f64();
         format!(
-            "| {} | {} | {} ({}-{}) | {} | {:.0} | {:.1}x | {} | {} |",
+            "| {} | {} | {} ({}-{}) | {} | {:.0} | {:.1}x | {} | {} | {} |",
             self.work,
             seconds(self.alone),
             seconds(self.median()),
@@ -147,8 +169,9 @@ impl Round {
             seconds(self.wall),
             throughput,
             self.median().as_secs_f64() / self.alone.as_secs_f64(),
-            self.bootstrap_waits,
-            self.other_waits
+            self.waits.bootstrap,
+            self.waits.extension,
+            self.waits.other
         )
     }
 
@@ -160,8 +183,9 @@ impl Round {
             "wall_s": self.wall.as_secs_f64(),
             "rows_written": self.rows,
             "rows_per_s": self.rows as f64 / self.wall.as_secs_f64(),
-            "bootstrap_lock_waits": self.bootstrap_waits,
-            "other_lock_waits": self.other_waits,
+            "bootstrap_lock_waits": self.waits.bootstrap,
+            "table_extension_lock_waits": self.waits.extension,
+            "other_lock_waits": self.waits.other,
         })
     }
 }
@@ -183,7 +207,7 @@ impl Firms {
         let url = |db: &str| self.desktop.url(db);
         let lone = run_firm(&self.program, url(&self.alone.1), self.pooler.url(), self.alone.0).await;
         assert_eq!(lone.errors, Vec::<String>::new(), "the lone firm");
-        let (_, _, offset) = lock_waits(&self.cloud, self.log_offset);
+        let (_, offset) = lock_waits(&self.cloud, self.log_offset);
         let started = Instant::now();
         let runs = futures_util::future::join_all(
             self.databases.iter().map(|(firm, db)| run_firm(&self.program, url(db), self.pooler.url(), *firm)),
@@ -192,7 +216,7 @@ impl Firms {
         let wall = started.elapsed();
         let errors: Vec<&String> = runs.iter().flat_map(|r| &r.errors).collect();
         assert!(errors.is_empty(), "{work}: {errors:#?}");
-        let (bootstrap_waits, other_waits, offset) = lock_waits(&self.cloud, offset);
+        let (waits, offset) = lock_waits(&self.cloud, offset);
         self.log_offset = offset;
         Round {
             work,
@@ -200,8 +224,7 @@ impl Firms {
             firms: runs.iter().map(|r| r.elapsed).collect(),
             wall,
             rows: runs.iter().map(|r| r.written).sum(),
-            bootstrap_waits,
-            other_waits,
+            waits,
         }
     }
 }
@@ -245,7 +268,7 @@ async fn main() {
     let alone = databases.pop().unwrap();
     let upstream = cloud.port();
     let pooler = tokio::task::spawn_blocking(move || pooler::Pooler::start_with(upstream, POOL_SIZE)).await.unwrap();
-    let log_offset = lock_waits(&cloud, 0).2;
+    let log_offset = lock_waits(&cloud, 0).1;
     let mut bench = Firms { program, desktop, cloud, pooler, databases, alone, log_offset };
 
     let first = bench.round(format!("first sync, {firms} firms x {jobs} jobs")).await;
@@ -268,8 +291,8 @@ async fn main() {
     assert_eq!(day.rows, changed as u64 * firms as u64, "each firm's changed jobs, and nothing else, rewritten");
 
     println!();
-    println!("| work | one firm alone, s | each firm at once, s: median (min-max) | all at once, wall s | rows/s, all | median / alone | bootstrap lock waits | other lock waits |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| work | one firm alone, s | each firm at once, s: median (min-max) | all at once, wall s | rows/s, all | median / alone | lock waits: bootstrap | table extension | other |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in [&first, &day] {
         println!("{}", r.row());
     }
