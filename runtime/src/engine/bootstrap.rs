@@ -75,8 +75,14 @@ pub async fn ensure<C: GenericClient>(
     if let Some(scope) = scope {
         let deleted = keeps_deleted.then(|| manifest.deleted_table(direction));
         let ledger = (direction == Direction::Reverse).then_some(manifest.reverse_ledger);
-        if let Some(seeded) = seed_if_current(&*client, metadata, rejects, deleted, ledger, scope, tables).await {
-            return Ok(Bootstrap::Ready { created: false, upgraded: Vec::new(), seeded });
+        // In a transaction of its own (a savepoint inside a dry run's), which a failure aborts.
+        let tx = client.transaction().await?;
+        match seed_if_current(&tx, metadata, rejects, deleted, ledger, scope, tables).await {
+            Some(seeded) => {
+                tx.commit().await?;
+                return Ok(Bootstrap::Ready { created: false, upgraded: Vec::new(), seeded });
+            }
+            None => tx.rollback().await?,
         }
     }
     let tx = client.transaction().await?;
@@ -121,12 +127,12 @@ pub async fn ensure<C: GenericClient>(
 }
 
 /// Every run after the first finds the tables in the current shape: then one statement asks so
-/// while the seed runs beside it, without the lock or the transaction (the seed inserts only rows
-/// that are missing, and only this scope's, which one run at a time writes). `None` when the shape
-/// is not current or either statement failed (a table missing, no privilege): the caller then
-/// takes the lock and does the whole work, which says what is wrong.
-async fn seed_if_current<C: GenericClient>(
-    client: &C,
+/// while the seed runs beside it, without the lock (the seed inserts only rows that are missing,
+/// and only this scope's, which one run at a time writes). `None` when the shape is not current or
+/// either statement failed (a table missing, no privilege): the caller then rolls `tx` back, takes
+/// the lock and does the whole work, which says what is wrong.
+async fn seed_if_current(
+    client: &Transaction<'_>,
     metadata: &str,
     rejects: &str,
     deleted: Option<&str>,
