@@ -57,10 +57,14 @@ pub struct Servers {
 /// logs are copied to `target/bench-<server>.log` when the bench ends.
 const LOG_STATEMENTS: &str = "PGBISYNC_BENCH_LOG_STATEMENTS";
 
-/// Two throwaway servers, desktop and cloud, and a client of each's `postgres` database.
+/// Two throwaway servers, desktop and cloud, with fsync on, and a client of each's `postgres` database.
 pub async fn start_servers() -> (Cluster, Cluster, Client, Client) {
     let start = |name: &'static str, tz: &'static str| {
         let mut options = ClusterOptions::new(name, tz);
+        // Durable, as a deployment runs: the throwaway servers of the tests skip the flushes.
+        for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+            options.extra_settings.push((setting.into(), "on".into()));
+        }
         if let Ok(ms) = std::env::var(LOG_STATEMENTS) {
             options.extra_settings.push(("log_min_duration_statement".into(), ms));
         }
