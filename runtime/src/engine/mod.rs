@@ -126,8 +126,8 @@ async fn run_direction(
     let differences: Vec<_> = tables.iter().map(|t| prepared.differences(manifest, t.spec())).collect();
     let matching: Vec<_> =
         tables.iter().zip(&differences).filter(|(_, d)| d.is_none()).map(|(t, _)| t.spec()).collect();
-    let mut unchanged = if sync.stopping() {
-        Vec::new()
+    let survey::Found { mut unchanged, deletes: surveyed_deletes } = if sync.stopping() {
+        survey::Found::default()
     } else {
         survey::ask(&matching, manifest, connections, &prepared.options).await
     };
@@ -173,7 +173,10 @@ async fn run_direction(
     // A stopped pass checks no deletes: a table it did not reach is not known to be in step.
     let checked = if sync.stopping() { Vec::new() } else { deleting(tables, &prepared) };
     let due: Vec<_> = checked.iter().copied().filter(|spec| skipped(spec, &reports).is_none()).collect();
-    let mut settled = survey::ask_deletes(&due, manifest, connections, &prepared.options).await;
+    let mut settled = match surveyed_deletes {
+        Some(settled) => settled,
+        None => survey::ask_deletes(&due, manifest, connections, &prepared.options).await,
+    };
     for spec in checked {
         let surveyed = settled.iter().position(|r| r.table == spec.name).map(|i| settled.swap_remove(i));
         let result = match skipped(spec, &reports).or(surveyed) {
