@@ -57,7 +57,10 @@ async fn load_jobs_to(pair: &Pair, cloud_url: String) -> TableReport {
 /// How often locmaster's primary key has been searched: a foreign key's trigger searches it once
 /// for each row it checks, the engine's own check of a whole load a few times.
 async fn parent_lookups(cloud: &Client) -> i64 {
-    // A session's counters reach the shared statistics when it ends: wait for the others to.
+    // A session's counters reach the shared statistics when it ends: wait for the others to. An
+    // ending session leaves pg_stat_activity just before it sends its counters, and this session
+    // sends its own (the orphan count's lookups) when it next goes idle: so the count is read
+    // until it holds still.
     let others = "pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
     for _ in 0..100 {
         if count(cloud, others).await == 0 {
@@ -65,8 +68,21 @@ async fn parent_lookups(cloud: &Client) -> i64 {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    exec(cloud, "SELECT pg_stat_clear_snapshot()").await;
-    scalar(cloud, "SELECT idx_scan FROM pg_stat_user_tables WHERE relname = 'locmaster'").await
+    exec(cloud, "SELECT pg_stat_force_next_flush()").await;
+    let read = || async {
+        exec(cloud, "SELECT pg_stat_clear_snapshot()").await;
+        scalar::<i64>(cloud, "SELECT idx_scan FROM pg_stat_user_tables WHERE relname = 'locmaster'").await
+    };
+    let mut last = read().await;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = read().await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
 }
 
 /// Another firm's job already on the cloud, with the given key.
