@@ -303,7 +303,7 @@ async fn stage_and_apply(
         tx.execute(*statement, &[]).await.map_err(on_target)?;
     }
     if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
-        tx.execute(ledger, &[]).await.map_err(on_target)?;
+        without_nested_loops(tx, tx.execute(ledger, &[])).await.map_err(on_target)?;
     }
     let first_load = first_load(tx, spec, options, rows_read).await.map_err(on_target)?;
     let written = apply(tx, spec).await.map_err(on_target)?;
@@ -493,6 +493,21 @@ async fn keep_plans_linear(tx: &Transaction<'_>, spec: &TableSpec, staged: u64) 
         tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
     }
     Ok(())
+}
+
+/// Runs `statement` with hash joins only, then puts the setting back. For a statement that reads
+/// the table it grows (the ledger's insert skips the keys the ledger holds): a planner that believes
+/// the table empty may scan it once per row with a nested loop, and every scan then reads the rows
+/// inserted so far again, quadratic in the batch.
+async fn without_nested_loops<T>(
+    tx: &Transaction<'_>,
+    statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    let previous: String = tx.query_one("SELECT current_setting('enable_nestloop')", &[]).await?.get(0);
+    tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
+    let result = statement.await?;
+    tx.query_one("SELECT set_config('enable_nestloop', $1, true)", &[&previous]).await?;
+    Ok(result)
 }
 
 /// A `track: xmin` read's snapshot: the id before which every transaction had ended, the next
