@@ -234,7 +234,8 @@ pub(crate) async fn sync_table<C: GenericClient>(
     if spec.sql.born_in_cloud.is_some() {
         temporary.push(ident(names::BORN_IN_CLOUD));
     }
-    if spec.sql.ledger.is_some() && !direct {
+    // Made by prepare; reverse, which has a ledger, always stages.
+    if spec.sql.ledger.is_some() {
         temporary.push(ident(names::FOUND));
     }
     tx.batch_execute(&format!("DROP TABLE {}", temporary.join(", "))).await.map_err(on_target)?;
