@@ -319,6 +319,45 @@ async fn a_first_load_leaves_the_delete_check_to_the_next_run_which_deletes_what
     assert_eq!(count(&cloud, "jobshead").await, 11_997);
 }
 
+/// A full read stages every key the desktop has, so its delete check compares the cloud's keys
+/// with staging in the same transaction instead of scanning the desktop's keys again. A row the
+/// read set aside is still the desktop's: it is not deleted. The proof it records spares the next
+/// run's check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_read_checks_its_deletes_against_what_it_staged() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    exec(
+        &desktop,
+        "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+         INSERT INTO jobshead (org_id, job_id, client_id, work_desc, updated_at)
+             SELECT 1, g, 10, 'job', now() - interval '1 day' FROM generate_series(1, 300) g",
+    )
+    .await;
+    let only_jobs = || SyncOptions { tables: vec!["orgmaster".into(), "jobshead".into()], ..SyncOptions::default() };
+    forward(&pair, only_jobs()).await;
+    assert_eq!(count(&cloud, "jobshead").await, 300);
+
+    // Two jobs go; a third now points at a location the cloud lacks, so the read sets it aside.
+    delete_jobs(&desktop, &[7, 8]).await;
+    exec(&desktop, "UPDATE jobshead SET loc_id = 77, updated_at = now() WHERE job_id = 9").await;
+    // A session that wrote and left has counted its changes (see the test below).
+    drop(desktop);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let reports = forward(&pair, SyncOptions { full: true, ..only_jobs() }).await;
+    assert_eq!(report(&flatten(reports.clone()), "jobshead").rejected, 1, "{reports:#?}");
+    let jobs = deletes_of(&reports, "jobshead");
+    assert!(jobs.against_staging, "{jobs:#?}");
+    assert_eq!((jobs.outcome, jobs.source_keys, jobs.target_rows), (DeleteOutcome::Checked, 298, 300), "{jobs:#?}");
+    assert_eq!((jobs.gone, jobs.deleted), (2, 2), "{jobs:#?}");
+    assert_eq!(count(&cloud, "jobshead WHERE job_id IN (7, 8)").await, 0);
+    assert_eq!(count(&cloud, "jobshead WHERE job_id = 9 AND loc_id IS NULL").await, 1, "set aside, not deleted");
+    assert_eq!(kept(&cloud, "jobshead").await, 2);
+
+    let reports = forward(&pair, only_jobs()).await;
+    assert_eq!(deletes_of(&reports, "jobshead").outcome, DeleteOutcome::Unchanged, "{reports:#?}");
+}
+
 /// The delete check a table's unchanged counters spare, and every way a delete still gets through:
 /// made by a session still connected, by one that has just disconnected, and after the proof is
 /// set aside by a `--full` run.

@@ -306,6 +306,7 @@ fn delete_spec_tokens(t: &TableDirection, text: Option<DeleteSqlText>) -> TokenS
     let every = d.every_seconds;
     let [keys_source, keys_target, delete, restore] =
         [text.keys_source, text.keys_target, text.delete, text.restore].map(|s| sql_literal(&s));
+    let gone_staged = opt_sql(text.gone_staged);
     let held = opt_sql(text.held);
     let forget = opt_sql(text.forget);
     quote! {
@@ -314,6 +315,7 @@ fn delete_spec_tokens(t: &TableDirection, text: Option<DeleteSqlText>) -> TokenS
             sql: DeleteSql {
                 keys_source: #keys_source,
                 keys_target: #keys_target,
+                gone_staged: #gone_staged,
                 held: #held,
                 delete: #delete,
                 forget: #forget,

@@ -4,8 +4,8 @@
 //! `delete` over it. Only rows the sending side owns, within the tenant, are ever listed or deleted.
 
 use super::fragment::setting;
-use super::fragment::{and_lines, cast_setting, ident, list, literal, where_clause};
-use super::names::{GONE, SCOPE, VERIFY_KEY};
+use super::fragment::{and_lines, cast_setting, ident, key_match, list, literal, where_clause};
+use super::names::{GONE, SCOPE, SET_ASIDE, STAGE, VERIFY_KEY};
 use super::scope::{owned_filters, source_filters, tenant_filter};
 use super::verify::{key_columns, key_text};
 use crate::model::{Deletes, Direction, StagedValue, TableDirection};
@@ -15,6 +15,8 @@ use crate::model::{Deletes, Direction, StagedValue, TableDirection};
 pub struct DeleteSqlText {
     pub keys_source: String,
     pub keys_target: String,
+    /// Forward: the target's owned rows and its gone keys, against what a full read staged.
+    pub gone_staged: Option<String>,
     pub held: Option<String>,
     pub delete: String,
     /// Reverse: forgets the ledger rows of the deleted keys.
@@ -26,6 +28,7 @@ pub fn delete_sql(t: &TableDirection, d: &Deletes) -> DeleteSqlText {
     DeleteSqlText {
         keys_source: keys_source(t),
         keys_target: keys_target(t, d),
+        gone_staged: gone_staged(t, d),
         held: held(t, d),
         delete: delete(t, d),
         forget: forget(t),
@@ -98,6 +101,37 @@ fn keys_target(t: &TableDirection, d: &Deletes) -> String {
         ident(&t.target.name),
         where_clause(&owned(t, d), "")
     )
+}
+
+/// Forward, run in the sync's transaction after a full read was staged and applied: how many rows
+/// the desktop owns in the tenant, and the keys of those whose key neither staging nor the rows set
+/// aside hold. Staging then holds every key the source has, so this hashed anti-join stands for
+/// the key scan of both sides. Keys are matched as the apply matches them, by typed equality; a
+/// key with a NULL part never matches a delete, so it is never listed.
+fn gone_staged(t: &TableDirection, d: &Deletes) -> Option<String> {
+    let keys = target_keys(t);
+    if t.direction != Direction::Forward || keys.is_empty() || keys.len() != t.key.len() {
+        return None;
+    }
+    let owned = owned(t, d);
+    let mut gone = owned.clone();
+    gone.extend(keys.iter().map(|k| format!("t.{k} IS NOT NULL")));
+    for held in [STAGE, SET_ASIDE] {
+        gone.push(format!("NOT EXISTS (SELECT 1 FROM {held} s WHERE {})", key_match(&t.key)));
+    }
+    Some(format!(
+        r#"SELECT (
+    SELECT count(*)
+    FROM {table} t{owned}
+), ARRAY(
+    SELECT {key} AS {VERIFY_KEY}
+    FROM {table} t{gone}
+)"#,
+        table = ident(&t.target.name),
+        owned = where_clause(&owned, "    "),
+        key = target_key_text(t),
+        gone = where_clause(&gone, "    "),
+    ))
 }
 
 /// The rows of `_pgbisync_gone` as typed key columns, aliased `g` (the key text is a JSON array).

@@ -71,11 +71,12 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         verify_source: fit(verify::source(t)),
         verify_target: fit(verify::target(t)),
         deletes: t.deletes.as_ref().map(|d| {
-            let deletes::DeleteSqlText { keys_source, keys_target, held, delete, forget, restore } =
+            let deletes::DeleteSqlText { keys_source, keys_target, gone_staged, held, delete, forget, restore } =
                 deletes::delete_sql(t, d);
             deletes::DeleteSqlText {
                 keys_source: fit(keys_source),
                 keys_target: fit(keys_target),
+                gone_staged: gone_staged.map(fit),
                 held: held.map(fit),
                 delete: fit(delete),
                 forget: forget.map(fit),

@@ -14,7 +14,7 @@ use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
 use super::counters::{self, Counting};
 use super::db_error::{describe, is_row_error};
-use super::keyset::{self, KeyQuery, SideError};
+use super::keyset::{self, KeyQuery, KeySets, SideError};
 use super::metadata::{self, DeleteRecord, Stored, DELETE_KIND};
 use super::names::{ident, GONE, VERIFY_KEY};
 use super::pipeline::{set_lock_timeout, set_settings, RunOptions};
@@ -65,60 +65,94 @@ pub(crate) fn settled(
     (!options.full && unchanged).then_some(DeleteOutcome::Unchanged)
 }
 
-/// Runs the delete check of one table. `source` and `target` are the two sides of its direction.
+/// A delete check whose keys were compared in the sync's own transaction, against the rows a full
+/// read staged (`DeleteSql::gone_staged`): no key scan of the source, one hashed anti-join on the
+/// target. The proof was read before that read's snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct StagedCheck {
+    keys: KeySets,
+    proof: Option<String>,
+}
+
+/// A check the sync will compare against staging, with its proof.
+pub(crate) struct Pending {
+    proof: Option<String>,
+}
+
+/// Asked by the sync before its read's snapshot: whether this read will stage every source key
+/// (a full read) for a check that is due, and then the check's proof, read now so that a change
+/// the read misses moves the counters past it.
+pub(crate) async fn against_staging<C: GenericClient>(
+    spec: &'static TableSpec,
+    source: &Client,
+    target: &C,
+    options: &RunOptions,
+    last: &Stored,
+    full_read: bool,
+) -> Result<Option<Pending>, TableError> {
+    let Some(deletes) = spec.deletes.as_ref().filter(|d| d.sql.gone_staged.is_some()) else { return Ok(None) };
+    if !full_read || !options.metadata {
+        return Ok(None);
+    }
+    let proof = counters::proof(spec, Counting::KeysLost, &statement(deletes), source, target).await;
+    let proof = proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })?;
+    if settled(spec, deletes, last, proof.as_deref(), options).is_some() {
+        return Ok(None);
+    }
+    Ok(Some(Pending { proof }))
+}
+
+/// Compares the target's owned keys with staging, in the sync's transaction after the apply;
+/// `source_keys` is the distinct keys the read staged.
+pub(crate) async fn compare_staged(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    pending: Pending,
+    source_keys: u64,
+) -> Result<Option<StagedCheck>, tokio_postgres::Error> {
+    let Some(sql) = spec.deletes.as_ref().and_then(|d| d.sql.gone_staged) else { return Ok(None) };
+    let row = tx.query_one(sql, &[]).await?;
+    let (target_keys, mut only_target): (i64, Vec<String>) = (row.get(0), row.get(1));
+    only_target.sort_unstable();
+    let keys = KeySets { source_keys, target_keys: target_keys as u64, only_target, buckets_listed: 0 };
+    Ok(Some(StagedCheck { keys, proof: pending.proof }))
+}
+
+/// Runs the delete check of one table. `source` and `target` are the two sides of its direction;
+/// `staged`, the keys the table's sync already compared, when it did.
 pub(crate) async fn delete_table<C: GenericClient>(
     spec: &'static TableSpec,
     manifest: &ManifestSpec,
     source: &mut Client,
     target: &mut C,
     options: &RunOptions,
+    staged: Option<&StagedCheck>,
 ) -> Result<DeleteReport, TableError> {
     let Some(deletes) = &spec.deletes else { return Ok(DeleteReport::new(spec, DeleteOutcome::NotDue)) };
-    let metadata_table = manifest.metadata_table(spec.direction);
-    let last = async {
-        let last = metadata::stored(&*target, metadata_table, &options.scope, spec.name).await;
-        Ok(last.map_err(on(spec, spec.direction.target()))?.unwrap_or_default())
+    let proof = match staged {
+        Some(staged) => staged.proof.clone(),
+        None => match proof_unless_settled(spec, deletes, manifest, source, target, options).await? {
+            Ok(proof) => proof,
+            Err(outcome) => return Ok(DeleteReport::new(spec, outcome)),
+        },
     };
-    // Read before the check's snapshot, so a change it misses moves the counters past this; asked
-    // with the metadata, though a check not due does not use it.
-    let statement = statement(deletes);
-    let proof = async {
-        let proof = counters::proof(spec, Counting::KeysLost, &statement, source, &*target).await;
-        proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
-    };
-    let (last, proof): (Stored, _) = tokio::try_join!(last, proof)?;
-    if let Some(outcome) = settled(spec, deletes, &last, proof.as_deref(), options) {
-        return Ok(DeleteReport::new(spec, outcome));
-    }
     let started = Instant::now();
-    let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
-    let source_tx =
-        source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await;
-    let source_tx = source_tx.map_err(on_source)?;
-    set_settings(&source_tx, manifest, options.tenant.as_deref(), DateTime::<Utc>::UNIX_EPOCH)
-        .await
-        .map_err(on_source)?;
+    let on_target = on(spec, spec.direction.target());
     let tx = target.transaction().await.map_err(on_target)?;
     set_settings(&tx, manifest, options.tenant.as_deref(), DateTime::<Utc>::UNIX_EPOCH).await.map_err(on_target)?;
     tx.batch_execute("SET LOCAL work_mem = '128MB'").await.map_err(on_target)?;
     set_lock_timeout(&tx, options).await.map_err(on_target)?;
-
-    let keys = keyset::compare(
-        KeyQuery { side: spec.direction.source(), tx: &source_tx, sql: deletes.sql.keys_source },
-        KeyQuery { side: spec.direction.target(), tx: &tx, sql: deletes.sql.keys_target },
-    )
-    .await
-    .map_err(|e| match e {
-        SideError::Db(side, source) => TableError::Database { table: spec.name, side, source },
-        SideError::Unsorted(side) => TableError::Unsorted { table: spec.name, side },
-    })?;
-    source_tx.commit().await.map_err(on_source)?;
+    let keys = match staged {
+        Some(staged) => staged.keys.clone(),
+        None => compare_with_source(spec, deletes, manifest, source, &tx, options).await?,
+    };
 
     let report = DeleteReport {
         source_keys: keys.source_keys,
         target_rows: keys.target_keys,
         gone: keys.only_target.len() as u64,
         buckets_listed: keys.buckets_listed,
+        against_staging: staged.is_some(),
         ..DeleteReport::new(spec, DeleteOutcome::Checked)
     };
     tracing::debug!(
@@ -178,6 +212,63 @@ pub(crate) async fn delete_table<C: GenericClient>(
         .map_err(on_target)?;
     tx.commit().await.map_err(on_target)?;
     Ok(DeleteReport { deleted, held, held_samples, millis: started.elapsed().as_millis(), ..report })
+}
+
+/// The check's proof, read before its snapshot, unless the check need not run (then its outcome).
+async fn proof_unless_settled<C: GenericClient>(
+    spec: &'static TableSpec,
+    deletes: &DeleteSpec,
+    manifest: &ManifestSpec,
+    source: &Client,
+    target: &C,
+    options: &RunOptions,
+) -> Result<Result<Option<String>, DeleteOutcome>, TableError> {
+    let metadata_table = manifest.metadata_table(spec.direction);
+    let last = async {
+        let last = metadata::stored(target, metadata_table, &options.scope, spec.name).await;
+        Ok(last.map_err(on(spec, spec.direction.target()))?.unwrap_or_default())
+    };
+    // Read before the check's snapshot, so a change it misses moves the counters past this; asked
+    // with the metadata, though a check not due does not use it.
+    let statement = statement(deletes);
+    let proof = async {
+        let proof = counters::proof(spec, Counting::KeysLost, &statement, source, target).await;
+        proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
+    };
+    let (last, proof): (Stored, _) = tokio::try_join!(last, proof)?;
+    Ok(match settled(spec, deletes, &last, proof.as_deref(), options) {
+        Some(outcome) => Err(outcome),
+        None => Ok(proof),
+    })
+}
+
+/// Both key sets, compared bucket by bucket (see [`keyset`]), the source's in a snapshot of its own.
+async fn compare_with_source(
+    spec: &'static TableSpec,
+    deletes: &DeleteSpec,
+    manifest: &ManifestSpec,
+    source: &mut Client,
+    tx: &Transaction<'_>,
+    options: &RunOptions,
+) -> Result<KeySets, TableError> {
+    let on_source = on(spec, spec.direction.source());
+    let source_tx =
+        source.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await;
+    let source_tx = source_tx.map_err(on_source)?;
+    set_settings(&source_tx, manifest, options.tenant.as_deref(), DateTime::<Utc>::UNIX_EPOCH)
+        .await
+        .map_err(on_source)?;
+    let keys = keyset::compare(
+        KeyQuery { side: spec.direction.source(), tx: &source_tx, sql: deletes.sql.keys_source },
+        KeyQuery { side: spec.direction.target(), tx, sql: deletes.sql.keys_target },
+    )
+    .await
+    .map_err(|e| match e {
+        SideError::Db(side, source) => TableError::Database { table: spec.name, side, source },
+        SideError::Unsorted(side) => TableError::Unsorted { table: spec.name, side },
+    })?;
+    source_tx.commit().await.map_err(on_source)?;
+    Ok(keys)
 }
 
 /// Why this check must delete nothing, when it must.

@@ -37,7 +37,7 @@ pub(crate) enum SideError {
 }
 
 /// What comparing the two key sets found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct KeySets {
     /// Keys on the source.
     pub source_keys: u64,

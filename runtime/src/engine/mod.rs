@@ -172,7 +172,8 @@ async fn run_direction(
     let mut deletes = Vec::new();
     // A stopped pass checks no deletes: a table it did not reach is not known to be in step.
     let checked = if sync.stopping() { Vec::new() } else { deleting(tables, &prepared) };
-    let due: Vec<_> = checked.iter().copied().filter(|spec| skipped(spec, &reports).is_none()).collect();
+    let due: Vec<_> =
+        checked.iter().copied().filter(|spec| skipped(spec, &reports).is_none() && compared(spec, &reports).is_none()).collect();
     let mut settled = match surveyed_deletes {
         Some(settled) => settled,
         None => survey::ask_deletes(&due, manifest, connections, &prepared.options).await,
@@ -181,7 +182,10 @@ async fn run_direction(
         let surveyed = settled.iter().position(|r| r.table == spec.name).map(|i| settled.swap_remove(i));
         let result = match skipped(spec, &reports).or(surveyed) {
             Some(report) => Ok(report),
-            None => retry::delete_with_retries(spec, manifest, connections, &prepared.options).await,
+            None => {
+                let compared = compared(spec, &reports);
+                retry::delete_with_retries(spec, manifest, connections, &prepared.options, compared).await
+            }
         };
         let report = result.unwrap_or_else(|e| DeleteReport::failed(spec, &e));
         results::deletes_finished(&report);
@@ -243,6 +247,11 @@ fn skipped(spec: &'static crate::spec::TableSpec, reports: &[TableReport]) -> Op
     }
 }
 
+/// The delete check's keys as the table's sync compared them against its staged full read.
+fn compared<'a>(spec: &crate::spec::TableSpec, reports: &'a [TableReport]) -> Option<&'a deletes::StagedCheck> {
+    reports.iter().find(|r| r.table == spec.name)?.deletes_compared.as_ref()
+}
+
 /// Does all of a direction inside one target transaction (so each table sees the rows staged
 /// before it, as a real run would) and rolls it back. Nothing is retried.
 async fn dry_run(
@@ -280,7 +289,10 @@ async fn dry_run(
     for spec in deleting(tables, &prepared) {
         let result = match skipped(spec, &reports) {
             Some(report) => Ok(report),
-            None => deletes::delete_table(spec, manifest, source, &mut outer, &prepared.options).await,
+            None => {
+                let compared = compared(spec, &reports);
+                deletes::delete_table(spec, manifest, source, &mut outer, &prepared.options, compared).await
+            }
         };
         let report = result.unwrap_or_else(|e| DeleteReport::failed(spec, &e));
         results::deletes_finished(&report);

@@ -11,7 +11,7 @@ use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
 use super::apply::{apply, set_aside};
 use super::counters::{self, Counting};
-use super::direct;
+use super::{deletes, direct};
 use super::metadata::{self, ReadProof, RunRecord, Scope};
 use super::names::{self, ident, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
 use super::watermark::{self, Horizon};
@@ -174,6 +174,8 @@ pub(crate) async fn sync_table<C: GenericClient>(
     if !spec.track_xmin && plan.incremental && !changed_since(spec, manifest, source, options, &plan).await? {
         return unchanged(spec, manifest, target, options, &plan, None, started).await;
     }
+    // A full read stages every source key: the delete check, when due, compares against staging.
+    let check = deletes::against_staging(spec, source, &*target, options, &plan.stored, !plan.incremental).await?;
     let source_tx = begin_read(source, spec, manifest, options, &plan).await.map_err(on_source)?;
     let snapshot_xid =
         if spec.track_xmin { Some(xid_horizon(&source_tx, spec, &mut plan).await.map_err(on_source)?) } else { None };
@@ -214,6 +216,11 @@ pub(crate) async fn sync_table<C: GenericClient>(
         None => stage_and_apply(table, source_tx, &tx, read_sql, options, observer, started).await?,
     };
     let Applied { rows_read, duplicates_dropped, written, first_load, direct } = applied;
+    let deletes_compared = match check.filter(|_| !first_load) {
+        Some(check) => deletes::compare_staged(&tx, spec, check, rows_read - duplicates_dropped).await,
+        None => Ok(None),
+    };
+    let deletes_compared = deletes_compared.map_err(on_target)?;
 
     let rejects = read_rejects(&tx, spec, plan.next_watermark).await.map_err(on_target)?;
     let status = if rejects.count > 0 { Status::Partial } else { Status::Ok };
@@ -260,6 +267,7 @@ pub(crate) async fn sync_table<C: GenericClient>(
         unavailable: false,
         first_load,
         direct,
+        deletes_compared,
     })
 }
 

@@ -32,6 +32,10 @@ pub struct TableReport {
     pub first_load: bool,
     /// The rows were copied straight into the target (a first load; see `engine::direct`).
     pub direct: bool,
+    /// The delete check's keys, compared in this sync's transaction against what its full read
+    /// staged; the check itself runs with the others, children before parents.
+    #[serde(skip)]
+    pub(crate) deletes_compared: Option<super::deletes::StagedCheck>,
 }
 
 impl TableReport {
@@ -56,6 +60,7 @@ impl TableReport {
             unavailable: false,
             first_load: false,
             direct: false,
+            deletes_compared: None,
         }
     }
 
@@ -105,6 +110,9 @@ pub struct DeleteReport {
     pub held_samples: Vec<(String, String)>,
     /// Of the 256 key buckets, those whose keys had to be listed (0 when both key sets are equal).
     pub buckets_listed: usize,
+    /// The keys were compared in the table's sync, against the rows its full read staged: no key
+    /// scan of the source.
+    pub against_staging: bool,
     /// Why nothing was deleted (the guard), or why the check failed.
     pub error: Option<String>,
     /// The check failed because a server could not be reached.
@@ -144,6 +152,7 @@ impl DeleteReport {
             held: 0,
             held_samples: Vec::new(),
             buckets_listed: 0,
+            against_staging: false,
             error: None,
             unavailable: false,
             millis: 0,

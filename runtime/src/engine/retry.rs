@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::deletes::delete_table;
+use super::deletes::{delete_table, StagedCheck};
 use super::pipeline::{sync_table, RunOptions};
 use super::{Connections, DeleteReport, Observer, TableError, TableReport};
 use crate::codec::CompiledTable;
@@ -135,13 +135,14 @@ pub(crate) async fn delete_with_retries(
     manifest: &ManifestSpec,
     connections: &mut Connections,
     options: &RunOptions,
+    compared: Option<&StagedCheck>,
 ) -> Result<DeleteReport, TableError> {
     let mut attempts = Attempts::new(spec);
     loop {
         let result = match connections.reopen_closed().await {
             Ok(()) => {
                 let (source, target) = connections.for_direction(spec.direction);
-                let attempt = delete_table(spec, manifest, source, target, options);
+                let attempt = delete_table(spec, manifest, source, target, options, compared);
                 within(spec, options, attempt).await
             }
             Err(e) => Err(TableError::Reconnect(e)),
