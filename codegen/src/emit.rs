@@ -172,6 +172,7 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
         copy_stage,
         dedup,
         checks,
+        settle,
         prepare,
         apply,
         ledger,
@@ -186,6 +187,7 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
     let probe_incremental = opt_sql(probe_incremental);
     let dedup = opt_sql(dedup);
     let ledger = opt_sql(ledger);
+    let settle = opt_sql(settle);
     let born_in_cloud = opt_sql(born_in_cloud);
     let [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target] =
         [read_full, create_stage, copy_stage, describe_rejects, verify_source, verify_target].map(|s| sql_literal(&s));
@@ -200,6 +202,7 @@ fn table_sql_tokens(text: TableSqlText) -> TokenStream {
             copy_stage: #copy_stage,
             dedup: #dedup,
             checks: &[#(#checks),*],
+            settle: #settle,
             prepare: &[#(#prepare),*],
             apply: &[#(#apply),*],
             ledger: #ledger,

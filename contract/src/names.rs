@@ -24,6 +24,10 @@ pub const BORN_IN_CLOUD_TABLE: &str = "_pgbisync_born_in_cloud";
 /// writes. Found in one pass over the desktop table, which the ledger and the insert then share.
 pub const FOUND_TABLE: &str = "_pgbisync_found";
 
+/// A full read's staged rows that would change the target, made from staging (see `settle`); it
+/// then replaces staging, under staging's name.
+pub const CHANGED_TABLE: &str = "_pgbisync_changed";
+
 /// Staging's row number: orders the batch and names a row in the rejected table.
 pub const ROW_NUMBER: &str = "_n";
 /// Staging's copy of the source's tracking value, when the table tracks changes.
@@ -92,7 +96,7 @@ mod tests {
 
     #[test]
     fn every_internal_table_and_setting_is_in_pgbisyncs_own_namespace() {
-        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE, FOUND_TABLE] {
+        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE, FOUND_TABLE, CHANGED_TABLE] {
             assert!(is_reserved_column(table), "{table}");
         }
         for s in Setting::ALL {

@@ -45,6 +45,9 @@ pub struct TableSql {
     pub dedup: Option<&'static str>,
     /// Each inserts `(_n, reason)` rows into `_pgbisync_rejected` for staged rows that cannot be applied.
     pub checks: &'static [&'static str],
+    /// Forward upsert, after a full read: makes `_pgbisync_changed` of the staged rows that would
+    /// change the target; the engine then puts it in staging's place.
+    pub settle: Option<&'static str>,
     /// Statements run once before `apply`: replace_origin's delete of rows no longer in the source;
     /// reverse's lookup of the staged keys in the desktop table (`_pgbisync_found`).
     pub prepare: &'static [&'static str],

@@ -4,7 +4,7 @@
 
 use super::fragment::{and_lines, batch_range, ident, key_match, list, literal, prefixed, row_text, setting};
 use super::names::{
-    BORN_IN_CLOUD, DUP, FOUND, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SAME, SCOPE, SRC, STAGE,
+    BORN_IN_CLOUD, CHANGED, DUP, FOUND, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SAME, SCOPE, SRC, STAGE,
     TGT, VERIFY_KEY,
 };
 use super::scope::{owned_filters, tenant_filter};
@@ -137,6 +137,33 @@ fn owned_copies(t: &TableDirection, cols: &[String], row_id: Option<&str>) -> St
 /// Row `a` of one CTE is the same copy of the same row as row `b` of the other.
 fn same_copy(a: &str, b: &str) -> [String; 2] {
     [format!("{a}.{ROW_TEXT} = {b}.{ROW_TEXT}"), format!("{a}.{DUP} = {b}.{DUP}")]
+}
+
+/// Forward upsert after a full read (a re-sync, a `mode: full` table): the staged rows that would
+/// change the target, as a new table that then stands for staging. A staged row whose key the
+/// tenant's target row already holds with equal values in every compared column writes nothing
+/// (the update compares the same columns; the insert skips a key the target has), so one hashed
+/// anti-join sets it aside before the checks and the apply, which then read only what changes: at
+/// 1M unchanged rows, nothing. Copying the changed rows costs one write of them, so incremental
+/// reads, which are mostly changes, do without it.
+pub(crate) fn settle(t: &TableDirection) -> Option<String> {
+    if t.direction != Direction::Forward || t.strategy != Strategy::Upsert || t.key.is_empty() {
+        return None;
+    }
+    let (cols, exprs) = compared(t);
+    let mut same = vec![key_match(&t.key)];
+    same.extend(tenant_filter(t, "t"));
+    same.push(format!("({}) IS NOT DISTINCT FROM ({})", list(prefixed("t", &cols)), list(exprs)));
+    Some(format!(
+        r#"CREATE TEMPORARY TABLE {CHANGED} ON COMMIT DROP AS
+SELECT s.*
+FROM {STAGE} s
+WHERE NOT EXISTS (
+    SELECT 1 FROM {target} t
+    WHERE {same})"#,
+        target = ident(&t.target.name),
+        same = and_lines(&same, "    "),
+    ))
 }
 
 pub(crate) fn apply(t: &TableDirection) -> Vec<String> {

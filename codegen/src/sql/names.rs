@@ -29,6 +29,9 @@ pub const FOUND: Ident<'static> = Ident(shared::FOUND_TABLE);
 /// `FOUND`'s flag: a desktop row with the key equals the staged row in every column reverse writes.
 pub const SAME: Ident<'static> = Ident("same");
 
+/// A full read's staged rows that would change the target; made by `settle`, renamed to staging.
+pub const CHANGED: Ident<'static> = Ident(shared::CHANGED_TABLE);
+
 /// Staging's row number: the engine numbers rows as it copies them, so statements can work on a
 /// range of them (`$1`..`$2`) and a reject can point at its row.
 pub const ROW_NUMBER: Ident<'static> = Ident(shared::ROW_NUMBER);

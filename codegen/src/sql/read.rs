@@ -1,6 +1,6 @@
 //! What the source side runs: the binary COPY that reads a table-direction's rows.
 
-use super::fragment::{ident, list, setting, where_clause};
+use super::fragment::{ident, list, setting_as, where_clause};
 use super::names::{SINCE, SINCE_XID};
 use super::scope::source_filters;
 use crate::model::TableDirection;
@@ -10,9 +10,9 @@ fn changed(t: &TableDirection) -> Option<String> {
     match &t.tracking {
         // NULL tracking values are always read: a row the source never stamped is still a row.
         Some(track) => Some(format!(
-            "({col} >= CAST({since} AS timestamptz) OR {col} IS NULL)",
+            "({col} >= {since} OR {col} IS NULL)",
             col = ident(track),
-            since = setting(SINCE)
+            since = setting_as(SINCE, "timestamptz")
         )),
         None if t.track_xmin => Some(written_since()),
         None => None,
@@ -72,5 +72,5 @@ fn changed_rows(t: &TableDirection, changed: String, scope: &[String]) -> String
 /// bound within that window (it reads the table in full when it has fallen further behind), so a
 /// changed row is never missed; an old or frozen row may read as new, which re-reads it, harmlessly.
 fn written_since() -> String {
-    format!("((CAST(CAST(xmin AS text) AS bigint) - CAST({} AS bigint)) & 4294967295) < 2147483648", setting(SINCE_XID))
+    format!("((CAST(CAST(xmin AS text) AS bigint) - {}) & 4294967295) < 2147483648", setting_as(SINCE_XID, "bigint"))
 }

@@ -13,7 +13,7 @@ use super::apply::{apply, set_aside};
 use super::counters::{self, Counting};
 use super::{deletes, direct};
 use super::metadata::{self, ReadProof, RunRecord, Scope};
-use super::names::{self, ident, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
+use super::names::{self, ident, CHANGED, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
 use super::watermark::{self, Horizon};
 use super::{Observer, Status, TableError, TableReport};
 use crate::codec::{CompiledTable, TransferError};
@@ -211,16 +211,15 @@ pub(crate) async fn sync_table<C: GenericClient>(
                 written: rows,
                 first_load: options.metadata,
                 direct: true,
+                deletes_compared: None,
             }
         }
-        None => stage_and_apply(table, source_tx, &tx, read_sql, options, observer, started).await?,
+        None => {
+            let read = Read { sql: read_sql, full: !plan.incremental, deletes: check };
+            stage_and_apply(table, source_tx, &tx, read, options, observer, started).await?
+        }
     };
-    let Applied { rows_read, duplicates_dropped, written, first_load, direct } = applied;
-    let deletes_compared = match check.filter(|_| !first_load) {
-        Some(check) => deletes::compare_staged(&tx, spec, check, rows_read - duplicates_dropped).await,
-        None => Ok(None),
-    };
-    let deletes_compared = deletes_compared.map_err(on_target)?;
+    let Applied { rows_read, duplicates_dropped, written, first_load, direct, deletes_compared } = applied;
 
     let rejects = read_rejects(&tx, spec, plan.next_watermark).await.map_err(on_target)?;
     let status = if rejects.count > 0 { Status::Partial } else { Status::Ok };
@@ -280,6 +279,17 @@ struct Applied {
     first_load: bool,
     /// Copied straight into the target, not staged.
     direct: bool,
+    /// The delete check's keys, compared against staging (a full read, a check due).
+    deletes_compared: Option<deletes::StagedCheck>,
+}
+
+/// What a staged run reads, and what it compares along the way.
+struct Read<'a> {
+    sql: &'a str,
+    /// Every source row of the tenant, not only those changed since the watermark.
+    full: bool,
+    /// The delete check to compare against staging, when the read is full and the check due.
+    deletes: Option<deletes::Pending>,
 }
 
 /// Copies the batch into staging, sets aside the rows the checks refuse, and applies the rest
@@ -288,14 +298,14 @@ async fn stage_and_apply(
     table: &dyn CompiledTable,
     source_tx: Transaction<'_>,
     tx: &Transaction<'_>,
-    read_sql: &str,
+    read: Read<'_>,
     options: &RunOptions,
     observer: &dyn Observer,
     started: Instant,
 ) -> Result<Applied, TableError> {
     let spec = table.spec();
     let (on_source, on_target) = (on(spec, spec.direction.source()), on(spec, spec.direction.target()));
-    let out = source_tx.copy_out(read_sql).await.map_err(on_source)?;
+    let out = source_tx.copy_out(read.sql).await.map_err(on_source)?;
     let sink = tx.copy_in(spec.sql.copy_stage).await.map_err(on_target)?;
     let progress = |rows| observer.rows_transferred(spec, rows);
     let transferred = table.transfer(out, sink, &progress).await;
@@ -304,10 +314,21 @@ async fn stage_and_apply(
     source_tx.commit().await.map_err(on_source)?;
     tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
 
-    let duplicates_dropped = check_stage(tx, spec, options, rows_read).await.map_err(on_target)?;
-    tracing::debug!(table = spec.name, elapsed = ?started.elapsed(), "deduplicated and checked");
+    let duplicates_dropped = dedup(tx, spec, options, rows_read).await.map_err(on_target)?;
+    // Staging holds every key the source has until the unchanged rows leave it.
+    let deletes_compared = match read.deletes {
+        Some(check) => deletes::compare_staged(tx, spec, check, rows_read - duplicates_dropped).await,
+        None => Ok(None),
+    };
+    let deletes_compared = deletes_compared.map_err(on_target)?;
+    let staged = match spec.sql.settle.filter(|_| read.full) {
+        Some(settle) => settle_unchanged(tx, spec, settle).await.map_err(on_target)?,
+        None => rows_read - duplicates_dropped,
+    };
+    check_stage(tx, spec).await.map_err(on_target)?;
+    tracing::debug!(table = spec.name, staged, elapsed = ?started.elapsed(), "deduplicated and checked");
     // Before the statements that join the batch to the target: prepare's too.
-    keep_plans_linear(tx, spec, rows_read).await.map_err(on_target)?;
+    keep_plans_linear(tx, spec, staged).await.map_err(on_target)?;
     for statement in spec.sql.prepare {
         tx.execute(*statement, &[]).await.map_err(on_target)?;
     }
@@ -317,7 +338,9 @@ async fn stage_and_apply(
     let first_load = first_load(tx, spec, options, rows_read).await.map_err(on_target)?;
     let written = apply(tx, spec).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
-    Ok(Applied { rows_read, duplicates_dropped, written, first_load, direct: false })
+    // Nothing the target held can be gone: the check waits for the next run.
+    let deletes_compared = deletes_compared.filter(|_| !first_load);
+    Ok(Applied { rows_read, duplicates_dropped, written, first_load, direct: false, deletes_compared })
 }
 
 /// A failed transfer as the table's error, naming the side that failed.
@@ -601,31 +624,49 @@ async fn create_stage(
     .await
 }
 
-/// Analyzes a large batch, drops duplicate keys and sets aside the rows the checks refuse; returns
-/// the duplicates dropped.
-async fn check_stage(
+/// Analyzes a large batch and drops duplicate keys; returns the duplicates dropped.
+async fn dedup(
     tx: &Transaction<'_>,
     spec: &TableSpec,
     options: &RunOptions,
     rows: u64,
 ) -> Result<u64, tokio_postgres::Error> {
-    // Temporary tables are never analyzed automatically; without statistics the planner guesses
-    // the batch's size and may hash a million staged rows to probe an empty target. Small batches
-    // cannot go far wrong and skip the cost.
+    analyze_stage(tx, spec, rows).await?;
+    Ok(match spec.sql.dedup {
+        Some(sql) if !options.unique_sources.contains(spec.source.name) => tx.execute(sql, &[]).await?,
+        _ => 0,
+    })
+}
+
+/// Temporary tables are never analyzed automatically; without statistics the planner guesses the
+/// batch's size and may hash a million staged rows to probe an empty target. Small batches cannot
+/// go far wrong and skip the cost.
+async fn analyze_stage(tx: &Transaction<'_>, spec: &TableSpec, rows: u64) -> Result<(), tokio_postgres::Error> {
     if rows >= ANALYZE_FROM_ROWS {
         // The row count and the key's statistics are what the joins need; all columns cost 5x more.
         let columns: Vec<String> = std::iter::once(ROW_NUMBER).chain(spec.key.iter().copied()).map(ident).collect();
         tx.batch_execute(&format!("ANALYZE {} ({})", ident(STAGE), columns.join(", "))).await?;
     }
-    let duplicates_dropped = match spec.sql.dedup {
-        Some(sql) if !options.unique_sources.contains(spec.source.name) => tx.execute(sql, &[]).await?,
-        _ => 0,
-    };
+    Ok(())
+}
+
+/// Puts the staged rows that would change the target (`settle` makes them) in staging's place;
+/// returns how many there are. Staging's table is dropped whole rather than emptied row by row:
+/// the later statements then scan only what changes, not a million dead rows.
+async fn settle_unchanged(tx: &Transaction<'_>, spec: &TableSpec, settle: &str) -> Result<u64, tokio_postgres::Error> {
+    let changed = tx.execute(settle, &[]).await?;
+    let stage = ident(STAGE);
+    tx.batch_execute(&format!("DROP TABLE {stage}; ALTER TABLE {} RENAME TO {stage}", ident(CHANGED))).await?;
+    analyze_stage(tx, spec, changed).await?;
+    Ok(changed)
+}
+
+/// Sets aside the rows the checks refuse.
+async fn check_stage(tx: &Transaction<'_>, spec: &TableSpec) -> Result<(), tokio_postgres::Error> {
     for check in spec.sql.checks {
         tx.execute(*check, &[]).await?;
     }
-    set_aside(tx).await?;
-    Ok(duplicates_dropped)
+    set_aside(tx).await
 }
 
 /// The rows this run set aside, and the watermark they allow.
