@@ -388,6 +388,34 @@ async fn a_rerun_without_desktop_changes_writes_and_rewrites_nothing() {
     for ((table, sql), old) in xmins.iter().zip(&before) {
         assert_eq!(&texts(&cloud, sql).await, old, "{table}: a no-op re-run rewrote rows (xmin changed)");
     }
+
+    // A full re-read compares every row with the cloud's and settles the equal ones before the
+    // checks and the apply: nothing is written either.
+    let tables = ["orgmaster", "locmaster", "jobshead", "jobtasks"];
+    let full = pair.sync(&[Direction::Forward], forward_full(&tables)).await;
+    let full = flatten(full);
+    assert_all_ok(&full);
+    for r in &full {
+        assert_eq!((r.mode, r.rows_written), ("full", 0), "{}: a full re-read of unchanged rows wrote", r.table);
+    }
+    for ((table, sql), old) in xmins.iter().zip(&before) {
+        assert_eq!(&texts(&cloud, sql).await, old, "{table}: a full re-read rewrote rows (xmin changed)");
+    }
+
+    // Of a full re-read, only the changed and the new rows are written; the rest keep their xmin.
+    exec(
+        &desktop,
+        "UPDATE jobshead SET work_desc = 'changed' WHERE job_id = 2; \
+         INSERT INTO jobshead (org_id, loc_id, job_id, client_id, work_desc) VALUES (1, 1, 6, 105, 'new')",
+    )
+    .await;
+    let full = flatten(pair.sync(&[Direction::Forward], forward_full(&["jobshead"])).await);
+    assert_eq!(report(&full, "jobshead").rows_written, 2);
+    assert_eq!(text(&cloud, "SELECT work_desc FROM jobshead WHERE job_id = 2").await, some("changed"));
+    assert_eq!(text(&cloud, "SELECT work_desc FROM jobshead WHERE job_id = 6").await, some("new"));
+    let kept: Vec<&String> = before[0].iter().filter(|v| !v.starts_with("2 ")).collect();
+    let now = texts(&cloud, xmins[0].1).await;
+    assert!(kept.iter().all(|v| now.contains(v)), "unchanged jobs kept their xmin: {kept:?} {now:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
