@@ -35,7 +35,8 @@ async fn copy_pipe_into(from: &Client, to: &Client, filter: &str, table: &str) -
 /// `work_mem`), the count of rows that differ read back (none).
 async fn stage_and_compare(from: &Client, to: &Client) -> Duration {
     to.batch_execute("SET work_mem = '128MB'; CREATE TEMPORARY TABLE stage_ref (LIKE jobshead_pipe)").await.unwrap();
-    let piped = copy_pipe(from, to, &format!("SELECT {COLUMNS} FROM jobshead"), &format!("stage_ref ({COLUMNS})")).await;
+    let piped =
+        copy_pipe(from, to, &format!("SELECT {COLUMNS} FROM jobshead"), &format!("stage_ref ({COLUMNS})")).await;
     let started = Instant::now();
     let cols: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
     let side = |alias: &str| cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");

@@ -96,7 +96,9 @@ mod tests {
 
     #[test]
     fn every_internal_table_and_setting_is_in_pgbisyncs_own_namespace() {
-        for table in [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE, FOUND_TABLE, CHANGED_TABLE] {
+        for table in
+            [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE, FOUND_TABLE, CHANGED_TABLE]
+        {
             assert!(is_reserved_column(table), "{table}");
         }
         for s in Setting::ALL {

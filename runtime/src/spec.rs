@@ -157,8 +157,9 @@ pub struct DeleteSql {
     pub keys_source: &'static str,
     /// `(k)` of every target row the sending side owns in the tenant: the rows that may be deleted.
     pub keys_target: &'static str,
-    /// Forward, after a full read was staged and applied, in the same transaction: `(owned rows,
-    /// gone keys as text[])`, the target's owned rows whose key staging and the rows set aside lack.
+    /// Forward, in the sync's transaction once a full read is staged and deduplicated (before the
+    /// apply): `(owned rows, gone keys as text[])`, the target's owned rows whose key staging and
+    /// the rows set aside lack.
     pub gone_staged: Option<&'static str>,
     /// `(k, row_key, reason, row json)` of the rows listed in `_pgbisync_gone` that other rows
     /// still reference (none when no table references this one).

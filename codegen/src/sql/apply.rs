@@ -4,8 +4,8 @@
 
 use super::fragment::{and_lines, batch_range, ident, key_match, list, literal, prefixed, row_text, setting};
 use super::names::{
-    BORN_IN_CLOUD, CHANGED, DUP, FOUND, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SAME, SCOPE, SRC, STAGE,
-    TGT, VERIFY_KEY,
+    BORN_IN_CLOUD, CHANGED, DUP, FOUND, ORIGIN_CLOUD, ORIGIN_DESKTOP, ROW_ID, ROW_NUMBER, ROW_TEXT, SAME, SCOPE, SRC,
+    STAGE, TGT, VERIFY_KEY,
 };
 use super::scope::{owned_filters, tenant_filter};
 use crate::model::{Computed, Direction, Strategy, TableDirection};

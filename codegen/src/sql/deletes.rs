@@ -103,10 +103,10 @@ fn keys_target(t: &TableDirection, d: &Deletes) -> String {
     )
 }
 
-/// Forward, run in the sync's transaction after a full read was staged and applied: how many rows
-/// the desktop owns in the tenant, and the keys of those whose key neither staging nor the rows set
-/// aside hold. Staging then holds every key the source has, so this hashed anti-join stands for
-/// the key scan of both sides. Keys are matched as the apply matches them, by typed equality; a
+/// Forward, run in the sync's transaction once a full read is staged and deduplicated, before the
+/// apply: how many rows the desktop owns in the tenant, and the keys of those whose key neither
+/// staging nor the rows set aside hold. Staging then holds every key the source has, so this
+/// hashed anti-join stands for the key scan of both sides. Keys are matched as the apply matches them, by typed equality; a
 /// key with a NULL part never matches a delete, so it is never listed.
 fn gone_staged(t: &TableDirection, d: &Deletes) -> Option<String> {
     let keys = target_keys(t);

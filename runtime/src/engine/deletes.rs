@@ -17,7 +17,7 @@ use super::db_error::{describe, is_row_error};
 use super::keyset::{self, KeyQuery, KeySets, SideError};
 use super::metadata::{self, DeleteRecord, Stored, DELETE_KIND};
 use super::names::{ident, GONE, VERIFY_KEY};
-use super::pipeline::{set_lock_timeout, set_settings, RunOptions};
+use super::pipeline::{set_lock_timeout, set_settings, without_nested_loops, RunOptions};
 use super::report::{DeleteOutcome, DeleteReport};
 use super::TableError;
 use crate::spec::{DeleteSpec, ManifestSpec, Mode, Side, TableSpec};
@@ -102,7 +102,8 @@ pub(crate) async fn against_staging<C: GenericClient>(
     Ok(Some(Pending { proof }))
 }
 
-/// Compares the target's owned keys with staging, in the sync's transaction after the apply;
+/// Compares the target's owned keys with staging, in the sync's transaction while staging still
+/// holds every key the read brought (before the unchanged rows are settled and the apply);
 /// `source_keys` is the distinct keys the read staged.
 pub(crate) async fn compare_staged(
     tx: &Transaction<'_>,
@@ -111,7 +112,7 @@ pub(crate) async fn compare_staged(
     source_keys: u64,
 ) -> Result<Option<StagedCheck>, tokio_postgres::Error> {
     let Some(sql) = spec.deletes.as_ref().and_then(|d| d.sql.gone_staged) else { return Ok(None) };
-    let row = tx.query_one(sql, &[]).await?;
+    let row = without_nested_loops(tx, tx.query_one(sql, &[])).await?;
     let (target_keys, mut only_target): (i64, Vec<String>) = (row.get(0), row.get(1));
     only_target.sort_unstable();
     let keys = KeySets { source_keys, target_keys: target_keys as u64, only_target, buckets_listed: 0 };

@@ -172,8 +172,11 @@ async fn run_direction(
     let mut deletes = Vec::new();
     // A stopped pass checks no deletes: a table it did not reach is not known to be in step.
     let checked = if sync.stopping() { Vec::new() } else { deleting(tables, &prepared) };
-    let due: Vec<_> =
-        checked.iter().copied().filter(|spec| skipped(spec, &reports).is_none() && compared(spec, &reports).is_none()).collect();
+    let due: Vec<_> = checked
+        .iter()
+        .copied()
+        .filter(|spec| skipped(spec, &reports).is_none() && compared(spec, &reports).is_none())
+        .collect();
     let mut settled = match surveyed_deletes {
         Some(settled) => settled,
         None => survey::ask_deletes(&due, manifest, connections, &prepared.options).await,
