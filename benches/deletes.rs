@@ -41,10 +41,10 @@ async fn main() {
     let servers = Servers::with_jobs(rows).await;
     let Servers { program, desktop, cloud, d, c } = &servers;
     d.batch_execute("CREATE INDEX jobshead_updated_at ON jobshead (updated_at)").await.unwrap();
-    let mut connections = open(&desktop, &cloud).await;
+    let mut connections = open(desktop, cloud).await;
     let options = SyncOptions { tables: vec!["jobshead".into()], tenant: Some("1".into()), ..SyncOptions::default() };
     let run = async |connections: &mut pgbisync_runtime::Connections| -> DirectionReport {
-        sync(&program, connections, &[Direction::Forward], &options, &Silent).await.unwrap().directions.remove(0)
+        sync(program, connections, &[Direction::Forward], &options, &Silent).await.unwrap().directions.remove(0)
     };
     run(&mut connections).await;
     c.batch_execute("VACUUM ANALYZE jobshead").await.unwrap();
@@ -55,7 +55,7 @@ async fn main() {
         let report = run(&mut connections).await;
         let (table, deletes) = (&report.tables[0], &report.deletes[0]);
         assert_eq!((deletes.gone, deletes.buckets_listed), (0, 0), "{deletes:?}");
-        let scan = millis(key_scans(&d, &c).await);
+        let scan = millis(key_scans(d, c).await);
         println!(
             "  round {i}: incremental sync {:>7} ms, delete check {:>7} ms, reference key scans {scan:>8.1} ms",
             table.millis, deletes.millis
