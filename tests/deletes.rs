@@ -43,6 +43,24 @@ fn full() -> SyncOptions {
     SyncOptions { full: true, ..SyncOptions::default() }
 }
 
+/// Firm 1 on the desktop with `jobs` jobs numbered from 1, changed a day ago.
+async fn firm_one_with_jobs(desktop: &Client, jobs: u32) {
+    exec(
+        desktop,
+        &format!(
+            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+             INSERT INTO jobshead (org_id, job_id, client_id, work_desc, updated_at)
+                 SELECT 1, g, 10, 'job', now() - interval '1 day' FROM generate_series(1, {jobs}) g"
+        ),
+    )
+    .await;
+}
+
+/// A run of the firm and its jobs only.
+fn only_jobs() -> SyncOptions {
+    SyncOptions { tables: vec!["orgmaster".into(), "jobshead".into()], ..SyncOptions::default() }
+}
+
 /// Rows of the deleted-rows table for one table of the test's firm.
 async fn kept(cloud: &Client, table: &str) -> i64 {
     count(cloud, &format!("_sync_deleted WHERE table_name = '{table}' AND scope = '{TENANT}' AND restored_at IS NULL"))
@@ -288,14 +306,7 @@ async fn a_first_load_leaves_the_delete_check_to_the_next_run_which_deletes_what
     let pair = Pair::with_schema().await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
     // 12,000 rows: past the batch size from which the first-load question is asked.
-    exec(
-        &desktop,
-        "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
-         INSERT INTO jobshead (org_id, job_id, client_id, work_desc, updated_at)
-             SELECT 1, g, 10, 'job', now() - interval '1 day' FROM generate_series(1, 12000) g",
-    )
-    .await;
-    let only_jobs = || SyncOptions { tables: vec!["orgmaster".into(), "jobshead".into()], ..SyncOptions::default() };
+    firm_one_with_jobs(&desktop, 12_000).await;
     let reports = forward(&pair, only_jobs()).await;
     let jobs = deletes_of(&reports, "jobshead");
     assert_eq!(jobs.outcome, DeleteOutcome::FirstLoad, "{jobs:#?}");
@@ -327,14 +338,7 @@ async fn a_first_load_leaves_the_delete_check_to_the_next_run_which_deletes_what
 async fn a_full_read_checks_its_deletes_against_what_it_staged() {
     let pair = Pair::with_schema().await;
     let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
-    exec(
-        &desktop,
-        "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
-         INSERT INTO jobshead (org_id, job_id, client_id, work_desc, updated_at)
-             SELECT 1, g, 10, 'job', now() - interval '1 day' FROM generate_series(1, 300) g",
-    )
-    .await;
-    let only_jobs = || SyncOptions { tables: vec!["orgmaster".into(), "jobshead".into()], ..SyncOptions::default() };
+    firm_one_with_jobs(&desktop, 300).await;
     forward(&pair, only_jobs()).await;
     assert_eq!(count(&cloud, "jobshead").await, 300);
 

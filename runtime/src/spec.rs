@@ -158,8 +158,8 @@ pub struct DeleteSql {
     /// `(k)` of every target row the sending side owns in the tenant: the rows that may be deleted.
     pub keys_target: &'static str,
     /// Forward, in the sync's transaction once a full read is staged and deduplicated (before the
-    /// apply): `(owned rows, gone keys as text[])`, the target's owned rows whose key staging and
-    /// the rows set aside lack.
+    /// checks and the apply): `(owned rows, gone keys as text[])`, the target's owned rows whose
+    /// key staging lacks.
     pub gone_staged: Option<&'static str>,
     /// `(k, row_key, reason, row json)` of the rows listed in `_pgbisync_gone` that other rows
     /// still reference (none when no table references this one).

@@ -5,7 +5,7 @@
 
 use super::fragment::setting;
 use super::fragment::{and_lines, cast_setting, ident, key_match, list, literal, where_clause};
-use super::names::{GONE, SCOPE, SET_ASIDE, STAGE, VERIFY_KEY};
+use super::names::{GONE, SCOPE, STAGE, VERIFY_KEY};
 use super::scope::{owned_filters, source_filters, tenant_filter};
 use super::verify::{key_columns, key_text};
 use crate::model::{Deletes, Direction, StagedValue, TableDirection};
@@ -104,9 +104,10 @@ fn keys_target(t: &TableDirection, d: &Deletes) -> String {
 }
 
 /// Forward, run in the sync's transaction once a full read is staged and deduplicated, before the
-/// apply: how many rows the desktop owns in the tenant, and the keys of those whose key neither
-/// staging nor the rows set aside hold. Staging then holds every key the source has, so this
-/// hashed anti-join stands for the key scan of both sides. Keys are matched as the apply matches them, by typed equality; a
+/// checks set any row aside and before the apply: how many rows the desktop owns in the tenant,
+/// and the keys of those whose key staging lacks. Staging then holds every key the source has (a
+/// row about to be set aside still counts as present), so this hashed anti-join stands for the key
+/// scan of both sides. Keys are matched as the apply matches them, by typed equality; a
 /// key with a NULL part never matches a delete, so it is never listed.
 fn gone_staged(t: &TableDirection, d: &Deletes) -> Option<String> {
     let keys = target_keys(t);
@@ -116,9 +117,7 @@ fn gone_staged(t: &TableDirection, d: &Deletes) -> Option<String> {
     let owned = owned(t, d);
     let mut gone = owned.clone();
     gone.extend(keys.iter().map(|k| format!("t.{k} IS NOT NULL")));
-    for held in [STAGE, SET_ASIDE] {
-        gone.push(format!("NOT EXISTS (SELECT 1 FROM {held} s WHERE {})", key_match(&t.key)));
-    }
+    gone.push(format!("NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE {})", key_match(&t.key)));
     Some(format!(
         r#"SELECT (
     SELECT count(*)

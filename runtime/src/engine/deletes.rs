@@ -74,8 +74,9 @@ pub(crate) struct StagedCheck {
     proof: Option<String>,
 }
 
-/// A check the sync will compare against staging, with its proof.
+/// A check the sync will compare against staging: its statement and its proof.
 pub(crate) struct Pending {
+    sql: &'static str,
     proof: Option<String>,
 }
 
@@ -90,33 +91,30 @@ pub(crate) async fn against_staging<C: GenericClient>(
     last: &Stored,
     full_read: bool,
 ) -> Result<Option<Pending>, TableError> {
-    let Some(deletes) = spec.deletes.as_ref().filter(|d| d.sql.gone_staged.is_some()) else { return Ok(None) };
-    if !full_read || !options.metadata {
-        return Ok(None);
-    }
+    let Some(deletes) = spec.deletes.as_ref() else { return Ok(None) };
+    let Some(sql) = deletes.sql.gone_staged.filter(|_| full_read && options.metadata) else { return Ok(None) };
     let proof = counters::proof(spec, Counting::KeysLost, &statement(deletes), source, target).await;
     let proof = proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })?;
     if settled(spec, deletes, last, proof.as_deref(), options).is_some() {
         return Ok(None);
     }
-    Ok(Some(Pending { proof }))
+    Ok(Some(Pending { sql, proof }))
 }
 
 /// Compares the target's owned keys with staging, in the sync's transaction while staging still
-/// holds every key the read brought (before the unchanged rows are settled and the apply);
+/// holds every key the read brought (before the checks set rows aside, the unchanged rows are
+/// settled and the apply);
 /// `source_keys` is the distinct keys the read staged.
 pub(crate) async fn compare_staged(
     tx: &Transaction<'_>,
-    spec: &TableSpec,
     pending: Pending,
     source_keys: u64,
-) -> Result<Option<StagedCheck>, tokio_postgres::Error> {
-    let Some(sql) = spec.deletes.as_ref().and_then(|d| d.sql.gone_staged) else { return Ok(None) };
-    let row = without_nested_loops(tx, tx.query_one(sql, &[])).await?;
+) -> Result<StagedCheck, tokio_postgres::Error> {
+    let row = without_nested_loops(tx, tx.query_one(pending.sql, &[])).await?;
     let (target_keys, mut only_target): (i64, Vec<String>) = (row.get(0), row.get(1));
     only_target.sort_unstable();
     let keys = KeySets { source_keys, target_keys: target_keys as u64, only_target, buckets_listed: 0 };
-    Ok(Some(StagedCheck { keys, proof: pending.proof }))
+    Ok(StagedCheck { keys, proof: pending.proof })
 }
 
 /// Runs the delete check of one table. `source` and `target` are the two sides of its direction;

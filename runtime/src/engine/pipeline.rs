@@ -317,10 +317,11 @@ async fn stage_and_apply(
     let duplicates_dropped = dedup(tx, spec, options, rows_read).await.map_err(on_target)?;
     // Staging holds every key the source has until the unchanged rows leave it.
     let deletes_compared = match read.deletes {
-        Some(check) => deletes::compare_staged(tx, spec, check, rows_read - duplicates_dropped).await,
-        None => Ok(None),
+        Some(check) => {
+            Some(deletes::compare_staged(tx, check, rows_read - duplicates_dropped).await.map_err(on_target)?)
+        }
+        None => None,
     };
-    let deletes_compared = deletes_compared.map_err(on_target)?;
     let staged = match spec.sql.settle.filter(|_| read.full) {
         Some(settle) => settle_unchanged(tx, spec, settle).await.map_err(on_target)?,
         None => rows_read - duplicates_dropped,
