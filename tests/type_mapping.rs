@@ -6,8 +6,7 @@ mod support;
 
 use futures_util::pin_mut;
 use pgbisync_codegen::types::PgType;
-use pgbisync_runtime::wire::{PgTime, RawJson};
-use rust_decimal::Decimal;
+use pgbisync_runtime::wire::{Numeric, PgTime, RawJson};
 use support::*;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -20,6 +19,11 @@ const CASES: &[(&str, &str, Type)] = &[
     ("numeric(8,2)", "12.50", Type::NUMERIC),
     ("numeric(10)", "9999999999", Type::NUMERIC),
     ("numeric", "0.000123400", Type::NUMERIC),
+    // Past rust_decimal's 28 digits, and the values that are not numbers.
+    ("numeric", "-12345678901234567890123456789012345.000000000000000000001", Type::NUMERIC),
+    ("numeric", "NaN", Type::NUMERIC),
+    ("numeric", "-Infinity", Type::NUMERIC),
+    ("numeric", "Infinity", Type::NUMERIC),
     ("real", "1.5", Type::FLOAT4),
     ("double precision", "-2.25e-10", Type::FLOAT8),
     ("boolean", "true", Type::BOOL),
@@ -63,22 +67,26 @@ async fn every_manifest_type_matches_format_type_and_round_trips_through_its_rus
         Box::new(row.get::<_, i16>(0)),
         Box::new(row.get::<_, i32>(1)),
         Box::new(row.get::<_, i64>(2)),
-        Box::new(row.get::<_, Decimal>(3)),
-        Box::new(row.get::<_, Decimal>(4)),
-        Box::new(row.get::<_, Decimal>(5)),
-        Box::new(row.get::<_, f32>(6)),
-        Box::new(row.get::<_, f64>(7)),
-        Box::new(row.get::<_, bool>(8)),
-        Box::new(row.get::<_, String>(9)),
-        Box::new(row.get::<_, String>(10)),
-        Box::new(row.get::<_, String>(11)),
-        Box::new(row.get::<_, chrono::NaiveDate>(12)),
-        Box::new(row.get::<_, PgTime>(13)),
-        Box::new(row.get::<_, chrono::NaiveDateTime>(14)),
-        Box::new(row.get::<_, chrono::DateTime<chrono::Utc>>(15)),
-        Box::new(row.get::<_, Vec<u8>>(16)),
-        Box::new(row.get::<_, RawJson>(17)),
-        Box::new(row.get::<_, RawJson>(18)),
+        Box::new(row.get::<_, Numeric>(3)),
+        Box::new(row.get::<_, Numeric>(4)),
+        Box::new(row.get::<_, Numeric>(5)),
+        Box::new(row.get::<_, Numeric>(6)),
+        Box::new(row.get::<_, Numeric>(7)),
+        Box::new(row.get::<_, Numeric>(8)),
+        Box::new(row.get::<_, Numeric>(9)),
+        Box::new(row.get::<_, f32>(10)),
+        Box::new(row.get::<_, f64>(11)),
+        Box::new(row.get::<_, bool>(12)),
+        Box::new(row.get::<_, String>(13)),
+        Box::new(row.get::<_, String>(14)),
+        Box::new(row.get::<_, String>(15)),
+        Box::new(row.get::<_, chrono::NaiveDate>(16)),
+        Box::new(row.get::<_, PgTime>(17)),
+        Box::new(row.get::<_, chrono::NaiveDateTime>(18)),
+        Box::new(row.get::<_, chrono::DateTime<chrono::Utc>>(19)),
+        Box::new(row.get::<_, Vec<u8>>(20)),
+        Box::new(row.get::<_, RawJson>(21)),
+        Box::new(row.get::<_, RawJson>(22)),
     ];
     assert_eq!(values.len(), CASES.len());
     let types: Vec<Type> = CASES.iter().map(|(_, _, t)| t.clone()).collect();
@@ -96,6 +104,13 @@ async fn every_manifest_type_matches_format_type_and_round_trips_through_its_rus
         };
         assert_eq!(a, b, "{declared} changed on its way through Rust");
     }
-    let padded: i32 = scalar(&db, "SELECT octet_length(c11) FROM dst").await;
+    // A numeric prints as the server prints it, and a manifest constant reads to the server's own bytes.
+    for (i, (declared, literal, ty)) in CASES.iter().enumerate().filter(|(_, c)| c.2 == Type::NUMERIC) {
+        let r = db.query_one(&format!("SELECT c{i}, c{i}::text FROM src"), &[]).await.unwrap();
+        let (value, text): (Numeric, String) = (r.get(0), r.get(1));
+        assert_eq!(value.to_string(), text, "{declared} {literal} ({ty})");
+        assert_eq!(literal.parse::<Numeric>().unwrap().as_wire(), value.as_wire(), "{declared} {literal}");
+    }
+    let padded: i32 = scalar(&db, "SELECT octet_length(c15) FROM dst").await;
     assert_eq!(padded, 4, "char(4) keeps its padding");
 }

@@ -84,14 +84,6 @@ fn constant(ty: &PgType, value: &str) -> TokenStream {
             let t = ty.rust_type();
             quote!(#lit as #t)
         }
-        PgType::Numeric { .. } => match value.parse::<rust_decimal::Decimal>() {
-            Ok(d) => {
-                let mantissa = proc_macro2::Literal::i128_unsuffixed(d.mantissa());
-                let scale = d.scale();
-                quote!(::rust_decimal::Decimal::from_i128_with_scale(#mantissa, #scale))
-            }
-            Err(_) => quote!(::rust_decimal::Decimal::ZERO),
-        },
         PgType::Boolean => {
             let b = value == "true";
             quote!(#b)
