@@ -194,6 +194,28 @@ async fn replace_origin_mirrors_the_desktop_multiset_on_reruns_without_duplicate
         assert!(after_first.contains(row), "row {row} was rewritten or re-inserted by the delete run: {after_first:?}");
     }
     assert_eq!(texts(&cloud, untouched).await, others, "the mobile row and the other tenant's row are untouched");
+
+    // A row edited in place, and a third copy of a row that now has one: only they are written.
+    exec(
+        &desktop,
+        "UPDATE jobtasks SET task_desc = 'Audit planning, revised' WHERE job_id = 10 AND task_id = 1; \
+         INSERT INTO jobtasks (org_id, loc_id, job_id, task_id, taskorder, task_desc, jobdet_man_hrs, createdby) VALUES \
+         (1, 1, 10, 2, 2, 'Vouching', 3.00, 'admin'), (1, 1, 10, 2, 2, 'Vouching', 3.00, 'admin')",
+    )
+    .await;
+    let fourth = pair.forward().await;
+    assert_all_ok(&fourth);
+    assert_eq!(report(&fourth, "jobtasks").rows_written, 3, "the edited row and the two new copies");
+    assert_eq!(texts(&cloud, &cloud_set).await, texts(&desktop, &desktop_set).await, "the edit and the copies arrived");
+    assert_eq!(count(&cloud, "jobtasks WHERE org_id = 1 AND source = 'D' AND task_id = 2").await, 3);
+    let after_edit = texts(&cloud, identities).await;
+    let kept: Vec<&String> = after_delete.iter().filter(|row| after_edit.contains(row)).collect();
+    assert_eq!(
+        kept.len(),
+        after_delete.len() - 1,
+        "only the edited row was replaced: {after_delete:?} -> {after_edit:?}"
+    );
+    assert_eq!(texts(&cloud, untouched).await, others, "the mobile row and the other tenant's row are untouched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,16 @@ pub const FOUND_TABLE: &str = "_pgbisync_found";
 /// then replaces staging, under staging's name.
 pub const CHANGED_TABLE: &str = "_pgbisync_changed";
 
+/// replace_origin, on the target: each staged row's number and its text, `(ROW_NUMBER,
+/// _pgbisync_r)`, a lookup's value included; counted, then joined to by the insert.
+pub const STAGED_COPIES_TABLE: &str = "_pgbisync_copies";
+/// replace_origin, on the target: the target rows the sending side owns, by key (or `ctid`), with
+/// their text.
+pub const OWNED_COPIES_TABLE: &str = "_pgbisync_owned";
+/// replace_origin, on the target: the row texts whose number of copies differs between staging and
+/// the owned target rows, `(_pgbisync_r, _pgbisync_staged_copies, _pgbisync_owned_copies)`.
+pub const DIFFER_TABLE: &str = "_pgbisync_differ";
+
 /// Staging's row number: orders the batch and names a row in the rejected table.
 pub const ROW_NUMBER: &str = "_n";
 /// Staging's copy of the source's tracking value, when the table tracks changes.
@@ -96,9 +106,18 @@ mod tests {
 
     #[test]
     fn every_internal_table_and_setting_is_in_pgbisyncs_own_namespace() {
-        for table in
-            [STAGE_TABLE, REJECTED_TABLE, SET_ASIDE_TABLE, GONE_TABLE, BORN_IN_CLOUD_TABLE, FOUND_TABLE, CHANGED_TABLE]
-        {
+        for table in [
+            STAGE_TABLE,
+            REJECTED_TABLE,
+            SET_ASIDE_TABLE,
+            GONE_TABLE,
+            BORN_IN_CLOUD_TABLE,
+            FOUND_TABLE,
+            CHANGED_TABLE,
+            STAGED_COPIES_TABLE,
+            OWNED_COPIES_TABLE,
+            DIFFER_TABLE,
+        ] {
             assert!(is_reserved_column(table), "{table}");
         }
         for s in Setting::ALL {

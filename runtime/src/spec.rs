@@ -48,9 +48,12 @@ pub struct TableSql {
     /// Forward upsert, after a full read: makes `_pgbisync_changed` of the staged rows that would
     /// change the target; the engine then puts it in staging's place.
     pub settle: Option<&'static str>,
-    /// Statements run once before `apply`: replace_origin's delete of rows no longer in the source;
-    /// reverse's lookup of the staged keys in the desktop table (`_pgbisync_found`).
+    /// Statements run once before `apply`: replace_origin's count of each side's copies and delete
+    /// of the target's excess ones; reverse's lookup of the staged keys in the desktop table
+    /// (`_pgbisync_found`).
     pub prepare: &'static [&'static str],
+    /// The temporary tables `prepare` makes, which the engine drops with staging.
+    pub prepared: &'static [&'static str],
     /// Set-based writes from staging, limited to staged rows `_n BETWEEN $1 AND $2`;
     /// the sum of affected rows is the number of rows written.
     pub apply: &'static [&'static str],

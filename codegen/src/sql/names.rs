@@ -44,8 +44,17 @@ pub const REASON: Ident<'static> = Ident(shared::REASON);
 pub const ROW_TEXT: Ident<'static> = Ident("_pgbisync_r");
 /// Which copy of identical rows a row is, so k copies in the source keep k copies in the target.
 pub const DUP: Ident<'static> = Ident("_pgbisync_dup");
-/// The physical identity (key or ctid) of a target row replace_origin may delete.
+/// The physical identity (`ctid`) of a row of a target without a key that replace_origin may delete.
 pub const ROW_ID: Ident<'static> = Ident("_pgbisync_id");
+/// replace_origin: each staged row's number and text; made by `prepare`.
+pub const COPIES: Ident<'static> = Ident(shared::STAGED_COPIES_TABLE);
+/// replace_origin: the owned target rows' identity and text; made by `prepare`.
+pub const OWNED: Ident<'static> = Ident(shared::OWNED_COPIES_TABLE);
+/// replace_origin: the row texts with a different number of copies on each side; made by `prepare`.
+pub const DIFFER: Ident<'static> = Ident(shared::DIFFER_TABLE);
+/// `DIFFER`'s counts of a text's copies in staging and among the owned target rows.
+pub const SOURCE_COPIES: Ident<'static> = Ident("_pgbisync_staged_copies");
+pub const TARGET_COPIES: Ident<'static> = Ident("_pgbisync_owned_copies");
 /// A row's rank among the rows of its key, newest first; rank 1 is the row newest-wins keeps.
 pub const RANK: Ident<'static> = Ident("_pgbisync_rank");
 
@@ -55,11 +64,6 @@ pub const VERIFY_KEY: Ident<'static> = Ident(shared::VERIFY_KEY);
 pub const VERIFY_HASH: Ident<'static> = Ident(shared::VERIFY_HASH);
 /// Verify's flag saying whether a target row the source lacks counts as extra.
 pub const VERIFY_OWNED: Ident<'static> = Ident("o");
-
-/// CTE of the staged rows in replace_origin's statements.
-pub const SRC: &str = "src";
-/// CTE of the target rows the sending side owns in replace_origin's statements.
-pub const TGT: &str = "tgt";
 
 /// Setting holding the origin value of rows born on the desktop; values reach SQL only as
 /// settings or parameters, and COPY cannot take parameters.

@@ -9,8 +9,6 @@ pub use shared::{APPLY_SAVEPOINT, REASON, ROW_NUMBER, VERIFY_HASH, VERIFY_KEY};
 pub const STAGE: &str = shared::STAGE_TABLE;
 /// The keys reverse brought, copied to a forward run's target.
 pub const BORN_IN_CLOUD: &str = shared::BORN_IN_CLOUD_TABLE;
-/// Reverse: the staged rows whose key the desktop holds, made before the ledger and the apply.
-pub const FOUND: &str = shared::FOUND_TABLE;
 /// A full read's staged rows that would change the target (`TableSql::settle`).
 pub const CHANGED: &str = shared::CHANGED_TABLE;
 /// The keys of the target rows a delete check deletes.

@@ -240,9 +240,9 @@ pub(crate) async fn sync_table<C: GenericClient>(
     if spec.sql.born_in_cloud.is_some() {
         temporary.push(ident(names::BORN_IN_CLOUD));
     }
-    // Made by prepare; reverse, which has a ledger, always stages.
-    if spec.sql.ledger.is_some() {
-        temporary.push(ident(names::FOUND));
+    // Made by prepare, which every staged run runs.
+    if !direct {
+        temporary.extend(spec.sql.prepared.iter().map(|t| ident(t)));
     }
     tx.batch_execute(&format!("DROP TABLE {}", temporary.join(", "))).await.map_err(on_target)?;
     tx.commit().await.map_err(on_target)?;
