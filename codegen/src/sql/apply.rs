@@ -4,8 +4,8 @@
 
 use super::fragment::{and_lines, batch_range, ident, key_match, list, literal, prefixed, row_text, setting};
 use super::names::{
-    BORN_IN_CLOUD, CHANGED, COPIES, DIFFER, DUP, FOUND, ORIGIN_CLOUD, ORIGIN_DESKTOP, OWNED, ROW_ID, ROW_NUMBER,
-    ROW_TEXT, SAME, SCOPE, SOURCE_COPIES, STAGE, TARGET_COPIES, VERIFY_KEY,
+    BORN_IN_CLOUD, CHANGED, COPIES, DIFFER, DUP, FOUND, ORIGIN_CLOUD, ORIGIN_DESKTOP, OWNED, OWNED_COPIES, ROW_ID,
+    ROW_NUMBER, ROW_TEXT, SAME, SCOPE, STAGE, STAGED_COPIES, VERIFY_KEY,
 };
 use super::scope::{owned_filters, tenant_filter};
 use crate::model::{Computed, Direction, Strategy, TableDirection};
@@ -145,8 +145,8 @@ WHERE (SELECT EXISTS (SELECT 1 FROM {OWNED}))"#,
         format!(
             r#"CREATE TEMPORARY TABLE {DIFFER} ON COMMIT DROP AS
 SELECT coalesce(s.{ROW_TEXT}, t.{ROW_TEXT}) AS {ROW_TEXT},
-    coalesce(s.copies, 0) AS {SOURCE_COPIES},
-    coalesce(t.copies, 0) AS {TARGET_COPIES}
+    coalesce(s.copies, 0) AS {STAGED_COPIES},
+    coalesce(t.copies, 0) AS {OWNED_COPIES}
 FROM (SELECT {ROW_TEXT}, count(*) AS copies FROM {COPIES} GROUP BY 1) s
 FULL JOIN (SELECT {ROW_TEXT}, count(*) AS copies FROM {OWNED} GROUP BY 1) t ON t.{ROW_TEXT} = s.{ROW_TEXT}
 WHERE s.copies IS DISTINCT FROM t.copies"#
@@ -158,17 +158,17 @@ WHERE s.copies IS DISTINCT FROM t.copies"#
 USING (
     SELECT {id_columns}, o.{ROW_TEXT},
         row_number() OVER (PARTITION BY o.{ROW_TEXT}) AS {DUP},
-        d.{SOURCE_COPIES}
+        d.{STAGED_COPIES}
     FROM {OWNED} o
     JOIN {DIFFER} d ON d.{ROW_TEXT} = o.{ROW_TEXT}
-    WHERE d.{TARGET_COPIES} > d.{SOURCE_COPIES}
+    WHERE d.{OWNED_COPIES} > d.{STAGED_COPIES}
 ) x
 WHERE {same}"#,
             id_columns = list(id_columns),
             same = and_lines(
                 &[
                     same_id,
-                    format!("x.{DUP} > x.{SOURCE_COPIES}"),
+                    format!("x.{DUP} > x.{STAGED_COPIES}"),
                     // Not `=`: the planner would hash every target row's text to join on it.
                     format!("{} IS NOT DISTINCT FROM x.{ROW_TEXT}", row_text("t", &cols)),
                 ],
@@ -390,14 +390,14 @@ SELECT {values}
 FROM (
     SELECT c.{ROW_NUMBER},
         row_number() OVER (PARTITION BY c.{ROW_TEXT} ORDER BY c.{ROW_NUMBER}) AS {DUP},
-        d.{TARGET_COPIES}
+        d.{OWNED_COPIES}
     FROM {COPIES} c
     JOIN {DIFFER} d ON d.{ROW_TEXT} = c.{ROW_TEXT}
-    WHERE d.{SOURCE_COPIES} > d.{TARGET_COPIES}
+    WHERE d.{STAGED_COPIES} > d.{OWNED_COPIES}
 ) x
 JOIN {STAGE} s ON s.{ROW_NUMBER} = x.{ROW_NUMBER}
 WHERE {range}
-  AND x.{DUP} > x.{TARGET_COPIES}"#,
+  AND x.{DUP} > x.{OWNED_COPIES}"#,
         target = ident(&t.target.name),
         cols = list(cols),
         values = list(values),

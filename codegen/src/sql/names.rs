@@ -53,8 +53,8 @@ pub const OWNED: Ident<'static> = Ident(shared::OWNED_COPIES_TABLE);
 /// replace_origin: the row texts with a different number of copies on each side; made by `prepare`.
 pub const DIFFER: Ident<'static> = Ident(shared::DIFFER_TABLE);
 /// `DIFFER`'s counts of a text's copies in staging and among the owned target rows.
-pub const SOURCE_COPIES: Ident<'static> = Ident("_pgbisync_staged_copies");
-pub const TARGET_COPIES: Ident<'static> = Ident("_pgbisync_owned_copies");
+pub const STAGED_COPIES: Ident<'static> = Ident("_pgbisync_staged_copies");
+pub const OWNED_COPIES: Ident<'static> = Ident("_pgbisync_owned_copies");
 /// A row's rank among the rows of its key, newest first; rank 1 is the row newest-wins keeps.
 pub const RANK: Ident<'static> = Ident("_pgbisync_rank");
 

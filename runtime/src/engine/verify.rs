@@ -12,7 +12,7 @@ use futures_util::{Stream, TryStreamExt};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
-use super::keyset::{bucket_of, BUCKETS};
+use super::keyset::{agreed_bucketing, bucket_of, Bucketing, BUCKETS};
 use super::metadata::Scope;
 use super::names::{ident, VERIFY_HASH, VERIFY_KEY};
 use super::pipeline::set_settings;
@@ -176,14 +176,18 @@ impl Sorted {
 }
 
 /// Per bucket of one side's verify query: its row count and a digest of its `k:h` pairs in key order.
-async fn buckets(tx: &Transaction<'_>, sql: &str) -> Result<HashMap<i32, (i64, String)>, tokio_postgres::Error> {
+async fn buckets(
+    tx: &Transaction<'_>,
+    sql: &str,
+    bucketing: Bucketing,
+) -> Result<HashMap<i32, (i64, String)>, tokio_postgres::Error> {
     let (k, h) = (ident(VERIFY_KEY), ident(VERIFY_HASH));
     let rows = tx
         .query_typed(
             &format!(
                 "SELECT {}, count(*), md5(string_agg(v.{k} || ':' || v.{h}, ',' ORDER BY v.{k} COLLATE \"C\", v.{h})) \
                  FROM ({sql}) v GROUP BY 1",
-                bucket_of()
+                bucket_of(bucketing)
             ),
             &[],
         )
@@ -311,15 +315,20 @@ pub async fn verify_table(
         set_settings(tx, manifest, tenant, DateTime::<Utc>::UNIX_EPOCH).await.map_err(on)?;
     }
     // First each side sums its rows into 256 buckets by key (a count and a digest); only the rows
-    // of buckets that differ travel. md5 places a key in the same bucket on any server version.
+    // of buckets that differ travel. Both sides place a key in the same bucket (see `keyset`).
+    let sides = (spec.direction.source(), spec.direction.target());
+    let bucketing = agreed_bucketing((sides.0, &source_tx), (sides.1, &target_tx))
+        .await
+        .map_err(|(side, e)| VerifyError::on(side)(e))?;
     let (source_buckets, target_buckets) = (
-        buckets(&source_tx, spec.sql.verify_source).await.map_err(s)?,
-        buckets(&target_tx, spec.sql.verify_target).await.map_err(t)?,
+        buckets(&source_tx, spec.sql.verify_source, bucketing).await.map_err(s)?,
+        buckets(&target_tx, spec.sql.verify_target, bucketing).await.map_err(t)?,
     );
     let differing = differing_buckets(&mut report, &source_buckets, &target_buckets);
     let k = ident(VERIFY_KEY);
-    let detail =
-        |sql: &str| format!("SELECT v.* FROM ({sql}) v WHERE {} = ANY($1) ORDER BY v.{k} COLLATE \"C\"", bucket_of());
+    let detail = |sql: &str| {
+        format!("SELECT v.* FROM ({sql}) v WHERE {} = ANY($1) ORDER BY v.{k} COLLATE \"C\"", bucket_of(bucketing))
+    };
     let (source_sql, target_sql) = (detail(spec.sql.verify_source), detail(spec.sql.verify_target));
     let params = [(&differing as &(dyn ToSql + Sync), Type::INT4_ARRAY)];
     let source_rows: Rows = Box::pin(source_tx.query_typed_raw(&source_sql, params.iter().cloned()).await.map_err(s)?);
