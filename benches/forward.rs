@@ -4,7 +4,10 @@
 //!   two servers into the cloud's own `jobshead` (the same constraints) and into an FK-less copy;
 //! - re-syncing the same rows unchanged (nothing may be rewritten), against the FK-less pipe;
 //! - an incremental run of all 24 table-directions in which nothing changed;
-//! - reverse: rows/4 mobile-born rows into a desktop table without a key, against the pipe.
+//! - reverse: rows/4 mobile-born rows into a desktop table without a key, against the pipe, and
+//!   against the old system's loop (SPEC 10: a check, then an insert, each a round trip, per row),
+//!   timed on its first rows for a few seconds and scaled to all of them: a lower bound, since
+//!   each check scans a table that only grows.
 //!
 //! The cloud's `jobshead` has the shipped cloud's constraints: its primary key and foreign keys to
 //! `orgmaster` and `locmaster`.
@@ -52,6 +55,50 @@ async fn stage_and_compare(from: &Client, to: &Client) -> Duration {
     piped + compared
 }
 
+/// The old system's reverse (SPEC 10): for each mobile-born row, ask the desktop whether its key is
+/// there, then insert it, each a round trip, into a copy of the desktop table without a key. Timed
+/// for a few seconds, or until every row is in, and scaled to all `mobile` rows, with how many were
+/// timed: a lower bound, as every check scans the whole table, which only grows. Rows are fetched a
+/// batch at a time, so this process's peak memory stays the engine's.
+async fn old_reverse_loop(servers: &Servers, mobile: u64) -> (Duration, u64) {
+    const BUDGET: Duration = Duration::from_secs(5);
+    const BATCH: i64 = 200;
+    let Servers { d, c, .. } = servers;
+    d.batch_execute("CREATE TABLE jobshead_old AS SELECT * FROM jobshead WHERE job_id <= 100000000").await.unwrap();
+    let check = d.prepare("SELECT 1 FROM jobshead_old WHERE job_id = $1::text::numeric").await.unwrap();
+    let insert = d
+        .prepare("INSERT INTO jobshead_old SELECT * FROM json_populate_record(NULL::jobshead_old, $1::text::json)")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut done: u64 = 0;
+    while done < mobile && started.elapsed() < BUDGET {
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT job_id::text, row_to_json(r)::text FROM (SELECT {COLUMNS} FROM jobshead \
+                     WHERE source = 'M' ORDER BY job_id OFFSET $1 LIMIT $2) r"
+                ),
+                &[&(done as i64), &BATCH],
+            )
+            .await
+            .unwrap();
+        for row in &rows {
+            let (key, json): (String, String) = (row.get(0), row.get(1));
+            if d.query_opt(&check, &[&key]).await.unwrap().is_none() {
+                d.execute(&insert, &[&json]).await.unwrap();
+            }
+            done += 1;
+            if started.elapsed() >= BUDGET {
+                break;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    d.batch_execute("DROP TABLE jobshead_old").await.unwrap();
+    (elapsed.mul_f64(mobile as f64 / done.max(1) as f64), done)
+}
+
 /// One pgbisync pass of `directions` over `tables` (all when empty); its time and what it wrote.
 async fn pass(bench: &Bench, directions: &[Direction], tables: &[&str], full: bool) -> (Duration, u64) {
     let mut connections = open(&bench.servers.desktop, &bench.servers.cloud).await;
@@ -81,6 +128,8 @@ enum Target {
     Times(f64),
     /// pgbisync takes at most this many milliseconds.
     Millis(f64),
+    /// No target: the reference shows what pgbisync replaces.
+    Shown,
 }
 
 struct Measurement {
@@ -96,17 +145,19 @@ impl Measurement {
         let (r, p) = (median(&self.references)?, median(&self.pgbisync)?);
         Some(match self.target {
             Target::Throughput(_) => r.as_secs_f64() / p.as_secs_f64(),
-            Target::Times(_) | Target::Millis(_) => p.as_secs_f64() / r.as_secs_f64(),
+            Target::Times(_) | Target::Millis(_) | Target::Shown => p.as_secs_f64() / r.as_secs_f64(),
         })
     }
 
-    fn met(&self) -> bool {
-        match (self.target, self.ratio()) {
+    /// Whether the target is met; `None` without one.
+    fn met(&self) -> Option<bool> {
+        Some(match (self.target, self.ratio()) {
+            (Target::Shown, _) => return None,
             (Target::Throughput(t), Some(r)) => r >= t,
             (Target::Times(t), Some(r)) => r <= t,
             (Target::Millis(t), _) => median(&self.pgbisync).is_some_and(|p| p.as_secs_f64() * 1000.0 <= t),
             _ => false,
-        }
+        })
     }
 
     fn target_text(&self) -> String {
@@ -114,6 +165,7 @@ impl Measurement {
             Target::Throughput(t) => format!(">= {:.0}% of the reference's throughput", t * 100.0),
             Target::Times(t) => format!("<= {t}x the reference's time"),
             Target::Millis(t) => format!("<= {t} ms"),
+            Target::Shown => "-".into(),
         }
     }
 
@@ -279,13 +331,20 @@ impl Bench {
             assert_eq!(written, mobile as u64);
             synced.push(p);
         }
+        let old = old_reverse_loop(&self.servers, mobile as u64).await;
         let desktop_rows = self.rows + mobile as u64;
         let m = self.record(
             format!("reverse, {mobile} mobile-born rows into a keyless {desktop_rows}-row desktop table"),
             "pipe",
             Target::Times(2.0),
         );
-        (m.references, m.pgbisync) = (pipe, synced);
+        (m.references, m.pgbisync) = (pipe, synced.clone());
+        let m = self.record(
+            format!("reverse, {mobile} mobile-born rows, against the old system's loop ({} rows timed, scaled)", old.1),
+            "old per-row check, then insert",
+            Target::Shown,
+        );
+        (m.references, m.pgbisync) = (vec![old.0], synced);
     }
 
     fn print(&self) {
@@ -300,7 +359,11 @@ impl Bench {
                 spread(&m.pgbisync),
                 m.ratio_text(),
                 m.target_text(),
-                if m.met() { "yes" } else { "no" }
+                match m.met() {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                }
             );
         }
         println!("peak resident memory of this process (pgbisync's engine and the pipes): {:.1} MiB", peak_rss_mib());
@@ -393,7 +456,7 @@ async fn main() {
     std::fs::write(&path, json).unwrap_or_else(|e| panic!("writing {path}: {e}"));
     println!("written to {path}");
     if named.is_empty() {
-        assert_eq!(bench.results.len(), 6, "every measurement ran");
+        assert_eq!(bench.results.len(), 7, "every measurement ran");
     }
     assert!(bench.results.iter().all(|m| !m.pgbisync.is_empty()));
     // Dropped, the servers stop and their files go.
