@@ -172,6 +172,7 @@ impl Measurement {
     fn ratio_text(&self) -> String {
         match (self.target, self.ratio()) {
             (Target::Throughput(_), Some(r)) => format!("{:.0}%", r * 100.0),
+            (Target::Shown, Some(r)) if r < 1.0 => format!("{:.0}x faster", 1.0 / r),
             (_, Some(r)) => format!("{r:.2}x"),
             _ => "-".into(),
         }
