@@ -30,14 +30,13 @@ fn computed_expr(c: &Computed, i: usize, lookups: Lookups) -> String {
     match (c, lookups) {
         (Computed::Now { .. }, _) => "now()".into(),
         (Computed::Lookup { take, .. }, Lookups::Joined) => format!("{}.{}", lookup_alias(i), ident(take)),
-        (Computed::Lookup { .. }, Lookups::PerRow) => format!("({})", lookup_query(c)),
+        (Computed::Lookup { table, by, take, .. }, Lookups::PerRow) => format!("({})", lookup_query(table, by, take)),
     }
 }
 
 /// The one row a lookup finds for staged row `s` (the manifest requires `by` to be the looked-up
 /// table's whole key).
-fn lookup_query(c: &Computed) -> String {
-    let Computed::Lookup { table, by, take, .. } = c else { unreachable!("only lookups query") };
+fn lookup_query(table: &str, by: &[String], take: &str) -> String {
     format!(
         "SELECT l.{take} FROM {table} l WHERE {cond} LIMIT 1",
         take = ident(take),
@@ -53,8 +52,12 @@ fn lookup_joins(t: &TableDirection) -> String {
     t.computed
         .iter()
         .enumerate()
-        .filter(|(_, c)| matches!(c, Computed::Lookup { .. }))
-        .map(|(i, c)| format!("\nLEFT JOIN LATERAL ({}) {} ON true", lookup_query(c), lookup_alias(i)))
+        .filter_map(|(i, c)| match c {
+            Computed::Lookup { table, by, take, .. } => {
+                Some(format!("\nLEFT JOIN LATERAL ({}) {} ON true", lookup_query(table, by, take), lookup_alias(i)))
+            }
+            Computed::Now { .. } => None,
+        })
         .collect()
 }
 
