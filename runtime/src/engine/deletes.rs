@@ -93,8 +93,7 @@ pub(crate) async fn against_staging<C: GenericClient>(
 ) -> Result<Option<Pending>, TableError> {
     let Some(deletes) = spec.deletes.as_ref() else { return Ok(None) };
     let Some(sql) = deletes.sql.gone_staged.filter(|_| full_read && options.metadata) else { return Ok(None) };
-    let proof = counters::proof(spec, Counting::KeysLost, &statement(deletes), source, target).await;
-    let proof = proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })?;
+    let proof = keys_lost_proof(spec, deletes, source, target).await?;
     if settled(spec, deletes, last, proof.as_deref(), options).is_some() {
         return Ok(None);
     }
@@ -229,16 +228,22 @@ async fn proof_unless_settled<C: GenericClient>(
     };
     // Read before the check's snapshot, so a change it misses moves the counters past this; asked
     // with the metadata, though a check not due does not use it.
-    let statement = statement(deletes);
-    let proof = async {
-        let proof = counters::proof(spec, Counting::KeysLost, &statement, source, target).await;
-        proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
-    };
-    let (last, proof): (Stored, _) = tokio::try_join!(last, proof)?;
+    let (last, proof): (Stored, _) = tokio::try_join!(last, keys_lost_proof(spec, deletes, source, target))?;
     Ok(match settled(spec, deletes, &last, proof.as_deref(), options) {
         Some(outcome) => Err(outcome),
         None => Ok(proof),
     })
+}
+
+/// The delete check's proof now (the source's counters of what could lose a key), or `None`.
+async fn keys_lost_proof<C: GenericClient>(
+    spec: &'static TableSpec,
+    deletes: &DeleteSpec,
+    source: &Client,
+    target: &C,
+) -> Result<Option<String>, TableError> {
+    let proof = counters::proof(spec, Counting::KeysLost, &statement(deletes), source, target).await;
+    proof.map_err(|(side, source)| TableError::Database { table: spec.name, side, source })
 }
 
 /// Both key sets, compared bucket by bucket (see [`keyset`]), the source's in a snapshot of its own.
