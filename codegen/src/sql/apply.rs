@@ -312,7 +312,8 @@ GROUP BY s.{ROW_NUMBER}"#,
 /// holds already are left out by a join, not `ON CONFLICT`, which tries each row's insertion
 /// speculatively; one run at a time writes the ledger (the run lock). Staged keys are unique once
 /// newest-wins has run (or the source proved them unique), so only a table without it pays for
-/// `DISTINCT`.
+/// `DISTINCT`. The keys go in in key order: the ledger's B-tree then takes them page by page, where
+/// the hash join's order sent each to a random leaf (at 250k keys, 1.5 s against 1.1 s sorted).
 pub(crate) fn record_ledger(t: &TableDirection) -> Option<String> {
     let ledger = t.ledger.as_ref().filter(|_| records_ledger(t))?;
     Some(format!(
@@ -323,7 +324,8 @@ LEFT JOIN {FOUND} f ON f.{ROW_NUMBER} = s.{ROW_NUMBER}
 WHERE (f.{ROW_NUMBER} IS NULL OR f.{SAME})
   AND NOT EXISTS (
     SELECT 1 FROM {ledger} l
-    WHERE l.table_name = {table} AND l.scope = {scope} AND l.row_key = {key})"#,
+    WHERE l.table_name = {table} AND l.scope = {scope} AND l.row_key = {key})
+ORDER BY 3"#,
         ledger = ident(ledger),
         distinct = if t.dedup { "" } else { "DISTINCT " },
         table = literal(&t.table),
