@@ -224,3 +224,21 @@ async fn rows_reversed_before_the_ledger_existed_join_it_when_their_copy_is_equa
     let own = text(&desktop, "SELECT leaveremarks::text FROM learequest WHERE learequest_id = 79").await;
     assert_eq!(own.as_deref(), Some("the desktop's own"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_of_the_older_shape_moves_to_collation_c_keeping_its_keys() {
+    let (pair, desktop, cloud, id) = synced().await;
+    let collation = "SELECT c.collname::text FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation \
+                     WHERE a.attrelid = '_reverse_sync_ledger'::regclass AND a.attname = 'row_key'";
+    assert_eq!(text(&desktop, collation).await.as_deref(), Some("C"), "a new ledger is created in collation C");
+    // The shape an older pgbisync created: the keys in the database's own collation.
+    exec(&desktop, "ALTER TABLE _reverse_sync_ledger ALTER COLUMN row_key TYPE text COLLATE \"default\"").await;
+    assert_eq!(text(&desktop, collation).await.as_deref(), Some("default"));
+    let keys = count(&desktop, "_reverse_sync_ledger").await;
+    assert!(keys > 0);
+    exec(&cloud, &format!("UPDATE learequest SET leaveremarks = 'one more day' WHERE learequest_id = {id}")).await;
+    let reports = run(&pair).await;
+    assert_eq!(written(&reports, "learequest"), (0, 1), "the ledger still says reverse brought it: {reports:#?}");
+    assert_eq!(text(&desktop, collation).await.as_deref(), Some("C"), "the run's bootstrap moved it");
+    assert_eq!(count(&desktop, "_reverse_sync_ledger").await, keys, "every key kept, none doubled");
+}

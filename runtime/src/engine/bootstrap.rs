@@ -102,11 +102,16 @@ pub async fn ensure<C: GenericClient>(
         if keeps_deleted {
             created |= ensure_deleted(&tx, manifest.deleted_table(direction)).await?;
         }
-        if direction == Direction::Reverse && ensure_ledger(&tx, manifest.reverse_ledger).await? && metadata_existed {
-            // Rows reversed before the ledger existed join it when a reverse run finds their desktop
-            // copy equal to the cloud row; one full reverse pass finds them all.
-            tx.batch_execute(&format!("UPDATE {} SET last_sync_timestamp = '{EPOCH}'", ident(metadata))).await?;
-            upgraded.push(format!("{} (the next reverse run reads in full)", manifest.reverse_ledger));
+        let ledger = manifest.reverse_ledger;
+        if direction == Direction::Reverse && ensure_ledger(&tx, ledger).await? {
+            if metadata_existed {
+                // Rows reversed before the ledger existed join it when a reverse run finds their
+                // desktop copy equal to the cloud row; one full reverse pass finds them all.
+                tx.batch_execute(&format!("UPDATE {} SET last_sync_timestamp = '{EPOCH}'", ident(metadata))).await?;
+                upgraded.push(format!("{ledger} (the next reverse run reads in full)"));
+            }
+        } else if direction == Direction::Reverse && collate_ledger(&tx, ledger).await? {
+            upgraded.push(format!("{ledger}.row_key (collation \"C\")"));
         }
         match scope {
             Some(scope) => seed(&tx, metadata, scope, tables).await,
@@ -164,7 +169,9 @@ async fn seed_if_current(
          AND (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass($4) AND a.attnum > 0 \
              AND NOT a.attisdropped AND a.attname IN ('scope', 'kind')) = 2 \
          AND ($5::text IS NULL OR to_regclass($5) IS NOT NULL) \
-         AND ($6::text IS NULL OR to_regclass($6) IS NOT NULL)",
+         AND ($6::text IS NULL OR (SELECT c.collname FROM pg_attribute a \
+             JOIN pg_collation c ON c.oid = a.attcollation \
+             WHERE a.attrelid = to_regclass($6) AND a.attname = 'row_key') = 'C')",
         &params,
     );
     let (seed, scope) = (seed_sql(&metadata), scope.as_str());
@@ -283,7 +290,10 @@ async fn ensure_rejects(tx: &Transaction<'_>, rejects: &str) -> Result<Vec<Strin
 
 /// Creates the desktop's ledger of the keys reverse brought; true when it was created. The legacy
 /// tables have no origin column and must not change, so this is how pgbisync tells its rows from
-/// the desktop's own.
+/// the desktop's own. Its keys are JSON texts that are only ever matched and sorted, never shown
+/// in order: in collation "C" its index compares bytes, where the desktop's own collation (often
+/// a Windows or ICU locale) costs a locale comparison at every step (ICU en-US: 250k keys in
+/// 1.97 s against 1.40 s).
 async fn ensure_ledger(tx: &Transaction<'_>, ledger: &str) -> Result<bool, tokio_postgres::Error> {
     if exists(tx, ledger).await? {
         return Ok(false);
@@ -292,13 +302,31 @@ async fn ensure_ledger(tx: &Transaction<'_>, ledger: &str) -> Result<bool, tokio
         "CREATE TABLE {} (
             table_name varchar(100) NOT NULL,
             scope text NOT NULL DEFAULT '',
-            row_key text NOT NULL,
+            row_key text COLLATE \"C\" NOT NULL,
             added_at timestamp with time zone NOT NULL DEFAULT now(),
             PRIMARY KEY (table_name, scope, row_key)
         )",
         ident(ledger)
     ))
     .await?;
+    Ok(true)
+}
+
+/// Moves a ledger of an older shape, whose keys sort in the database's collation, to collation
+/// "C" (its index is rebuilt, its rows kept); true when it did.
+async fn collate_ledger(tx: &Transaction<'_>, ledger: &str) -> Result<bool, tokio_postgres::Error> {
+    let collation: Option<String> = tx
+        .query_opt(
+            "SELECT c.collname::text FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation \
+             WHERE a.attrelid = to_regclass($1) AND a.attname = 'row_key'",
+            &[&ident(ledger)],
+        )
+        .await?
+        .map(|r| r.get(0));
+    if collation.as_deref() == Some("C") {
+        return Ok(false);
+    }
+    tx.batch_execute(&format!("ALTER TABLE {} ALTER COLUMN row_key TYPE text COLLATE \"C\"", ident(ledger))).await?;
     Ok(true)
 }
 
