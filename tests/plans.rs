@@ -72,3 +72,61 @@ async fn reverse_over_copies_already_on_a_keyless_desktop_stays_linear() {
     assert_eq!(count(&desktop, "jobshead").await, 50_000, "nothing was inserted twice");
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
 }
+
+/// The ledger's reads of its own rows so far: rows read by scans and index entries returned, as
+/// the server counts them, once the counts include `inserted` rows (a backend reports its counts
+/// when it goes idle or exits, so this waits for them).
+async fn ledger_reads(desktop: &tokio_postgres::Client, inserted: i64) -> i64 {
+    let sql = "SELECT t.n_tup_ins, t.seq_tup_read + coalesce(sum(i.idx_tup_read), 0)::bigint \
+               FROM pg_stat_user_tables t LEFT JOIN pg_stat_user_indexes i ON i.relid = t.relid \
+               WHERE t.relname = '_reverse_sync_ledger' GROUP BY t.n_tup_ins, t.seq_tup_read";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = desktop.query_one(sql, &[]).await.expect("the ledger's counts");
+        if row.get::<_, i64>(0) >= inserted {
+            return row.get(1);
+        }
+        assert!(Instant::now() < deadline, "the server did not report {inserted} ledger inserts within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A reverse run that brings a few rows looks their keys up in the ledger. Reading every key the
+/// ledger holds of the table instead, as a bulk run's hash join does, made each small run cost the
+/// ledger's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_mobile_rows_look_their_keys_up_in_a_large_ledger() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    for client in [&desktop, &cloud] {
+        client.batch_execute("INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one')").await.expect("the firm");
+    }
+    let reverse =
+        || pair.sync(&[Direction::Reverse], SyncOptions { tables: vec!["jobshead".into()], ..Default::default() });
+    reverse().await;
+    // Years of mobile-born jobs brought before.
+    desktop
+        .batch_execute(
+            "INSERT INTO _reverse_sync_ledger (table_name, scope, row_key)
+                 SELECT 'jobshead', m.scope, json_build_array(g)::text
+                 FROM _reverse_sync_metadata m, generate_series(1000001, 1200000) g
+                 WHERE m.table_name = 'jobshead';
+             ANALYZE _reverse_sync_ledger",
+        )
+        .await
+        .expect("filling the ledger");
+    let before = ledger_reads(&desktop, 200_000).await;
+    cloud
+        .batch_execute(
+            "INSERT INTO jobshead (org_id, job_id, client_id, work_desc, source)
+                 SELECT 1, g, 10, 'from the phone ' || g, 'M' FROM generate_series(1, 3) g",
+        )
+        .await
+        .expect("three mobile jobs");
+    let reports = flatten(reverse().await);
+    let r = report(&reports, "jobshead");
+    assert_eq!((r.status, r.rows_written), (pgbisync_runtime::Status::Ok, 3), "{r:#?}");
+    let read = ledger_reads(&desktop, 200_003).await - before;
+    assert!(read < 1_000, "the run read {read} ledger rows to record 3 keys");
+    assert_eq!(count(&desktop, "_reverse_sync_ledger WHERE row_key IN ('[1]', '[2]', '[3]')").await, 3);
+}
