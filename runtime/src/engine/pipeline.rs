@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, TryStreamExt};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, IsolationLevel, Transaction};
 
@@ -623,7 +624,8 @@ async fn xid_horizon(
 
 /// Copies the keys the desktop's ledger says reverse brought (read in the source's snapshot) to the
 /// target, for the insert to skip; none before the first reverse run has created the ledger.
-/// Returns how many there are.
+/// Returns how many there are. They stream from one COPY into the other, so a ledger of millions
+/// of keys costs no memory here (they were once gathered in one array: 150 MB at 2.5M keys).
 async fn copy_born_in_cloud(
     spec: &'static TableSpec,
     source_tx: &Transaction<'_>,
@@ -647,9 +649,15 @@ async fn copy_born_in_cloud(
     if !exists {
         return Ok(0);
     }
-    let keys: Vec<String> = source_tx.query(keys_sql, &[]).await.map_err(on_source)?.iter().map(|r| r.get(0)).collect();
-    tx.execute(&format!("INSERT INTO {table} SELECT unnest($1::text[])"), &[&keys]).await.map_err(on_target)?;
-    Ok(keys.len())
+    let keys = source_tx.copy_out(&format!("COPY ({keys_sql}) TO STDOUT")).await.map_err(on_source)?;
+    let sink = tx.copy_in::<_, bytes::Bytes>(&format!("COPY {table} FROM STDIN")).await.map_err(on_target)?;
+    futures_util::pin_mut!(keys, sink);
+    // `feed` lets the sink gather rows into larger messages; text COPY reads back what it wrote.
+    while let Some(chunk) = keys.try_next().await.map_err(on_source)? {
+        sink.feed(chunk).await.map_err(on_target)?;
+    }
+    let copied = sink.as_mut().finish().await.map_err(on_target)?;
+    Ok(copied as usize)
 }
 
 /// Prepares the target's transaction: settings, memory, and the empty temporary tables.
