@@ -169,6 +169,11 @@ pub(crate) async fn compare(source: KeyQuery<'_>, target: KeyQuery<'_>) -> Resul
     let bucketing = agreed_bucketing((source.side, source.tx), (target.side, target.tx))
         .await
         .map_err(|(side, e)| SideError::Db(side, e))?;
+    compare_in(source, target, bucketing).await
+}
+
+/// Compares the two key sets with keys placed in buckets by `bucketing`.
+async fn compare_in(source: KeyQuery<'_>, target: KeyQuery<'_>, bucketing: Bucketing) -> Result<KeySets, SideError> {
     let (source_buckets, target_buckets) = tokio::try_join!(source.buckets(bucketing), target.buckets(bucketing))?;
     let count = |b: &HashMap<i32, (i64, String)>| b.values().map(|(n, _)| *n as u64).sum();
     let mut found =
@@ -198,4 +203,59 @@ pub(crate) async fn compare(source: KeyQuery<'_>, target: KeyQuery<'_>) -> Resul
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::cluster::{Cluster, ClusterOptions};
+
+    /// Keys 1..=3000 as JSON texts, some with text outside ASCII, less `without`, plus `with`.
+    fn keys(without: &[i32], with: &[&str]) -> String {
+        let k = ident(VERIFY_KEY);
+        let extra: Vec<String> = with.iter().map(|t| format!("SELECT '{t}'")).collect();
+        let mut sql = format!(
+            "SELECT CASE WHEN g % 7 = 0 THEN json_build_array(g, 'Añjali ' || g) ELSE json_build_array(g) END::text \
+             AS {k} FROM generate_series(1, 3000) g WHERE g <> ALL (ARRAY[{}]::int[])",
+            without.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+        );
+        for e in extra {
+            sql.push_str(&format!(" UNION ALL {e}"));
+        }
+        sql
+    }
+
+    /// Both ways of placing keys in buckets find the same keys gone, and only those: md5's is the
+    /// path two servers that hash text differently take, which one server cannot show otherwise.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn md5_buckets_find_the_same_keys_gone_as_the_servers_hash() {
+        let cluster = tokio::task::spawn_blocking(|| Cluster::start(ClusterOptions::new("keyset", "UTC")))
+            .await
+            .unwrap()
+            .unwrap();
+        let connect = || async {
+            let (client, connection) =
+                tokio_postgres::connect(&cluster.url("postgres"), tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client
+        };
+        let (mut a, mut b) = (connect().await, connect().await);
+        let (source_tx, target_tx) = (a.transaction().await.unwrap(), b.transaction().await.unwrap());
+        let source_sql = keys(&[14, 2001], &[]);
+        let target_sql = keys(&[], &["[\"only on the target\"]", "[3001]"]);
+        let agreed = agreed_bucketing((Side::Desktop, &source_tx), (Side::Cloud, &target_tx)).await.unwrap();
+        assert_eq!(agreed, Bucketing::Hash, "one server agrees with itself");
+        let mut gone = Vec::new();
+        for bucketing in [Bucketing::Hash, Bucketing::Md5] {
+            let source = KeyQuery { side: Side::Desktop, tx: &source_tx, sql: &source_sql };
+            let target = KeyQuery { side: Side::Cloud, tx: &target_tx, sql: &target_sql };
+            let found = compare_in(source, target, bucketing).await.unwrap();
+            assert_eq!((found.source_keys, found.target_keys), (2998, 3002), "{bucketing:?}");
+            assert!(found.buckets_listed <= 4, "{bucketing:?}: only the buckets of the 4 differing keys");
+            gone.push(found.only_target);
+        }
+        let expected = ["[\"only on the target\"]", "[14, \"Añjali 14\"]", "[2001]", "[3001]"];
+        assert_eq!(gone[0], expected, "by the servers' hash");
+        assert_eq!(gone[1], expected, "by md5");
+    }
 }

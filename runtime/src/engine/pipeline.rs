@@ -560,7 +560,8 @@ async fn record_ledger(
 }
 
 /// How many times more keys than staged rows the ledger must hold for the ledger's insert to look
-/// keys up one by one: a lookup costs about ten times what reading one key in a hash join does.
+/// keys up one by one: a lookup cost 7 to 11 µs, reading a key into the hash join 0.4 µs (a 2.5M-key
+/// ledger), so this errs towards the hash join, which is never worse than linear.
 const LEDGER_PROBES_BELOW: f64 = 10.0;
 
 /// Runs `statement` with hash joins only, then puts the setting back. For a statement that reads
@@ -625,7 +626,7 @@ async fn xid_horizon(
 /// Copies the keys the desktop's ledger says reverse brought (read in the source's snapshot) to the
 /// target, for the insert to skip; none before the first reverse run has created the ledger.
 /// Returns how many there are. They stream from one COPY into the other, so a ledger of millions
-/// of keys costs no memory here (they were once gathered in one array: 150 MB at 2.5M keys).
+/// of keys costs no memory here (they were once gathered in one array, as large as the ledger).
 async fn copy_born_in_cloud(
     spec: &'static TableSpec,
     source_tx: &Transaction<'_>,
