@@ -304,6 +304,13 @@ fn delete_spec_tokens(t: &TableDirection, text: Option<DeleteSqlText>) -> TokenS
     let [keys_source, keys_target, delete, restore] =
         [text.keys_source, text.keys_target, text.delete, text.restore].map(|s| sql_literal(&s));
     let gone_staged = opt_sql(text.gone_staged);
+    let settling = match text.settling {
+        Some(s) => {
+            let [compare, gone, changed] = [s.compare, s.gone, s.changed].map(|s| sql_literal(&s));
+            quote!(Some(SettlingSql { compare: #compare, gone: #gone, changed: #changed }))
+        }
+        None => quote!(None),
+    };
     let held = opt_sql(text.held);
     let forget = opt_sql(text.forget);
     quote! {
@@ -313,6 +320,7 @@ fn delete_spec_tokens(t: &TableDirection, text: Option<DeleteSqlText>) -> TokenS
                 keys_source: #keys_source,
                 keys_target: #keys_target,
                 gone_staged: #gone_staged,
+                settling: #settling,
                 held: #held,
                 delete: #delete,
                 forget: #forget,

@@ -28,6 +28,11 @@ pub const FOUND_TABLE: &str = "_pgbisync_found";
 /// then replaces staging, under staging's name.
 pub const CHANGED_TABLE: &str = "_pgbisync_changed";
 
+/// Forward, a full read that both settles and checks its deletes: the staged rows that would change
+/// the target and the owned target keys staging lacks, `(ROW_NUMBER, k)`, one of them NULL; from
+/// one full join of staging with the tenant's target rows.
+pub const COMPARED_TABLE: &str = "_pgbisync_compared";
+
 /// replace_origin, on the target: each staged row's number and its text, `(ROW_NUMBER,
 /// _pgbisync_r)`, a lookup's value included; counted, then joined to by the insert.
 pub const STAGED_COPIES_TABLE: &str = "_pgbisync_copies";

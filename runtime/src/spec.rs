@@ -164,6 +164,9 @@ pub struct DeleteSql {
     /// checks and the apply): `(owned rows, gone keys as text[])`, the target's owned rows whose
     /// key staging lacks.
     pub gone_staged: Option<&'static str>,
+    /// Forward, a full read that settles its unchanged rows (`TableSql::settle`) while this check is
+    /// due: both comparisons in one join, in place of `gone_staged` and `settle`.
+    pub settling: Option<SettlingSql>,
     /// `(k, row_key, reason, row json)` of the rows listed in `_pgbisync_gone` that other rows
     /// still reference (none when no table references this one).
     pub held: Option<&'static str>,
@@ -173,6 +176,19 @@ pub struct DeleteSql {
     pub forget: Option<&'static str>,
     /// Run on the source: puts the kept row `$1` (the target row as jsonb) back, unless its key is there.
     pub restore: &'static str,
+}
+
+/// One full join of staging with the tenant's target rows, for both the settling and the delete
+/// check of a full read.
+#[derive(Debug, Clone, Copy)]
+pub struct SettlingSql {
+    /// Makes `_pgbisync_compared`, `(_n, k)`: the staged rows that would change the target (`k`
+    /// NULL), and the owned target keys staging lacks (`_n` NULL).
+    pub compare: &'static str,
+    /// `(owned rows, gone keys as text[])`, as `gone_staged` answers, from `_pgbisync_compared`.
+    pub gone: &'static str,
+    /// Makes `_pgbisync_changed` from `_pgbisync_compared`, as `TableSql::settle` does.
+    pub changed: &'static str,
 }
 
 impl TableSpec {

@@ -236,10 +236,9 @@ pub(crate) fn settle(t: &TableDirection) -> Option<String> {
     if t.direction != Direction::Forward || t.strategy != Strategy::Upsert || t.key.is_empty() {
         return None;
     }
-    let (cols, exprs) = compared(t);
     let mut same = vec![key_match(&t.key)];
     same.extend(tenant_filter(t, "t"));
-    same.push(format!("({}) IS NOT DISTINCT FROM ({})", list(prefixed("t", &cols)), list(exprs)));
+    same.push(holds_staged(t));
     Some(format!(
         r#"CREATE TEMPORARY TABLE {CHANGED} ON COMMIT DROP AS
 SELECT s.*
@@ -250,6 +249,12 @@ WHERE NOT EXISTS (
         target = ident(&t.target.name),
         same = and_lines(&same, "    "),
     ))
+}
+
+/// Target row `t` holds what staged row `s` would write, in every column the update compares.
+pub(crate) fn holds_staged(t: &TableDirection) -> String {
+    let (cols, exprs) = compared(t);
+    format!("({}) IS NOT DISTINCT FROM ({})", list(prefixed("t", &cols)), list(exprs))
 }
 
 pub(crate) fn apply(t: &TableDirection) -> Vec<String> {

@@ -3,9 +3,10 @@
 //! the keys only the target has into the temporary table `_pgbisync_gone`, and runs `held` and
 //! `delete` over it. Only rows the sending side owns, within the tenant, are ever listed or deleted.
 
+use super::apply::{holds_staged, settle};
 use super::fragment::setting;
-use super::fragment::{and_lines, cast_setting, ident, key_match, list, literal, where_clause};
-use super::names::{GONE, SCOPE, STAGE, VERIFY_KEY};
+use super::fragment::{and_lines, cast_setting, ident, key_match, list, literal, where_clause, Ident};
+use super::names::{CHANGED, COMPARED, GONE, ROW_NUMBER, SCOPE, STAGE, VERIFY_KEY};
 use super::scope::{owned_filters, source_filters, tenant_filter};
 use super::verify::{key_columns, key_text};
 use crate::model::{Deletes, Direction, StagedValue, TableDirection};
@@ -17,6 +18,8 @@ pub struct DeleteSqlText {
     pub keys_target: String,
     /// Forward: the target's owned rows and its gone keys, against what a full read staged.
     pub gone_staged: Option<String>,
+    /// Forward: `gone_staged` and settling the unchanged rows, in one join.
+    pub settling: Option<SettlingText>,
     pub held: Option<String>,
     pub delete: String,
     /// Reverse: forgets the ledger rows of the deleted keys.
@@ -29,6 +32,7 @@ pub fn delete_sql(t: &TableDirection, d: &Deletes) -> DeleteSqlText {
         keys_source: keys_source(t),
         keys_target: keys_target(t, d),
         gone_staged: gone_staged(t, d),
+        settling: settling(t, d),
         held: held(t, d),
         delete: delete(t, d),
         forget: forget(t),
@@ -131,6 +135,77 @@ fn gone_staged(t: &TableDirection, d: &Deletes) -> Option<String> {
         key = target_key_text(t),
         gone = where_clause(&gone, "    "),
     ))
+}
+
+/// `settling`'s flags on the target rows it joins: a target row is there (NULL on a staged row that
+/// met none), and the sending side owns it.
+const TARGET_FLAG: Ident<'static> = Ident("_pgbisync_target");
+const OWNED_FLAG: Ident<'static> = Ident("_pgbisync_owned");
+
+/// The statements of a full read that settles its unchanged rows and checks its deletes against
+/// staging at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlingText {
+    /// Makes `_pgbisync_compared`: the staged rows that would change the target, and the owned
+    /// target keys staging lacks.
+    pub compare: String,
+    /// `(owned rows, gone keys as text[])`, as `gone_staged` answers, from `_pgbisync_compared`.
+    pub gone: String,
+    /// Makes `_pgbisync_changed` (see `settle`) from `_pgbisync_compared`.
+    pub changed: String,
+}
+
+/// Forward, a full read whose delete check is due and whose unchanged rows settle: both compare
+/// staging with the tenant's target rows by key, the check for the owned keys staging lacks, the
+/// settling for the staged rows no target row holds already. One hashed full join of the two
+/// answers both: at 1M rows, 2.06 s against 2.96 s for the two anti-joins. A staged row that
+/// meets two target rows of its key (a target without a unique key) counts as changed when one of
+/// them differs, and the update then writes only that one. Not for a tenant reached through a
+/// parent table, whose test would run once per target row.
+fn settling(t: &TableDirection, d: &Deletes) -> Option<SettlingText> {
+    let keys = target_keys(t);
+    if settle(t).is_none() || gone_staged(t, d).is_none() || d.scope_through.is_some() {
+        return None;
+    }
+    let owned = and_lines(&owned(t, d), "        ");
+    let gone: Vec<String> = std::iter::once(format!("s.{ROW_NUMBER} IS NULL"))
+        .chain(std::iter::once(format!("t.{OWNED_FLAG}")))
+        .chain(keys.iter().map(|k| format!("t.{k} IS NOT NULL")))
+        .collect();
+    let compare = format!(
+        r#"CREATE TEMPORARY TABLE {COMPARED} ON COMMIT DROP AS
+SELECT s.{ROW_NUMBER}, CASE WHEN s.{ROW_NUMBER} IS NULL THEN {key} END AS {VERIFY_KEY}
+FROM {STAGE} s
+FULL JOIN (
+    SELECT t.*, true AS {TARGET_FLAG},
+        ({owned}) AS {OWNED_FLAG}
+    FROM {table} t{tenant}
+) t ON {matches}
+WHERE ({gone})
+   OR (s.{ROW_NUMBER} IS NOT NULL
+       AND (t.{TARGET_FLAG} IS NULL OR NOT ({holds})))"#,
+        key = target_key_text(t),
+        table = ident(&t.target.name),
+        tenant = where_clause(&tenant_filter(t, "t").into_iter().collect::<Vec<_>>(), "    "),
+        matches = key_match(&t.key),
+        gone = and_lines(&gone, "    "),
+        holds = holds_staged(t).replace('\n', "\n           "),
+    );
+    let gone = format!(
+        r#"SELECT (
+    SELECT count(*)
+    FROM {table} t{owned}
+), ARRAY(SELECT c.{VERIFY_KEY} FROM {COMPARED} c WHERE c.{ROW_NUMBER} IS NULL)"#,
+        table = ident(&t.target.name),
+        owned = where_clause(&self::owned(t, d), "    "),
+    );
+    let changed = format!(
+        r#"CREATE TEMPORARY TABLE {CHANGED} ON COMMIT DROP AS
+SELECT s.*
+FROM {STAGE} s
+WHERE s.{ROW_NUMBER} IN (SELECT c.{ROW_NUMBER} FROM {COMPARED} c)"#
+    );
+    Some(SettlingText { compare, gone, changed })
 }
 
 /// The rows of `_pgbisync_gone` as typed key columns, aliased `g` (the key text is a JSON array).

@@ -75,12 +75,25 @@ pub fn table_sql(t: &TableDirection) -> TableSqlText {
         verify_source: fit(verify::source(t)),
         verify_target: fit(verify::target(t)),
         deletes: t.deletes.as_ref().map(|d| {
-            let deletes::DeleteSqlText { keys_source, keys_target, gone_staged, held, delete, forget, restore } =
-                deletes::delete_sql(t, d);
+            let deletes::DeleteSqlText {
+                keys_source,
+                keys_target,
+                gone_staged,
+                settling,
+                held,
+                delete,
+                forget,
+                restore,
+            } = deletes::delete_sql(t, d);
             deletes::DeleteSqlText {
                 keys_source: fit(keys_source),
                 keys_target: fit(keys_target),
                 gone_staged: gone_staged.map(fit),
+                settling: settling.map(|s| deletes::SettlingText {
+                    compare: fit(s.compare),
+                    gone: fit(s.gone),
+                    changed: fit(s.changed),
+                }),
                 held: held.map(fit),
                 delete: fit(delete),
                 forget: forget.map(fit),

@@ -31,6 +31,9 @@ pub const SAME: Ident<'static> = Ident("same");
 
 /// A full read's staged rows that would change the target; made by `settle`, renamed to staging.
 pub const CHANGED: Ident<'static> = Ident(shared::CHANGED_TABLE);
+/// A full read's staged rows that change the target and its owned keys staging lacks, `(_n, k)`;
+/// made by `DeleteSql::settling`.
+pub const COMPARED: Ident<'static> = Ident(shared::COMPARED_TABLE);
 
 /// Staging's row number: the engine numbers rows as it copies them, so statements can work on a
 /// range of them (`$1`..`$2`) and a reject can point at its row.

@@ -16,11 +16,11 @@ use super::counters::{self, Counting};
 use super::db_error::{describe, is_row_error};
 use super::keyset::{self, KeyQuery, KeySets, SideError};
 use super::metadata::{self, DeleteRecord, Stored, DELETE_KIND};
-use super::names::{ident, GONE, VERIFY_KEY};
+use super::names::{ident, COMPARED, GONE, VERIFY_KEY};
 use super::pipeline::{set_lock_timeout, set_settings, without_nested_loops, RunOptions};
 use super::report::{DeleteOutcome, DeleteReport};
 use super::TableError;
-use crate::spec::{DeleteSpec, ManifestSpec, Mode, Side, TableSpec};
+use crate::spec::{DeleteSpec, ManifestSpec, Mode, SettlingSql, Side, TableSpec};
 
 /// Rows set aside by the held query, `(k, row_key, reason, d)`.
 const HELD: &str = "_pgbisync_held";
@@ -110,10 +110,32 @@ pub(crate) async fn compare_staged(
     source_keys: u64,
 ) -> Result<StagedCheck, tokio_postgres::Error> {
     let row = without_nested_loops(tx, tx.query_one(pending.sql, &[])).await?;
+    Ok(staged_check(&row, source_keys, pending))
+}
+
+/// The check's answer from the row `(owned rows, gone keys)` a staged comparison returned.
+fn staged_check(row: &tokio_postgres::Row, source_keys: u64, pending: Pending) -> StagedCheck {
     let (target_keys, mut only_target): (i64, Vec<String>) = (row.get(0), row.get(1));
     only_target.sort_unstable();
     let keys = KeySets { source_keys, target_keys: target_keys as u64, only_target, buckets_listed: 0 };
-    Ok(StagedCheck { keys, proof: pending.proof })
+    StagedCheck { keys, proof: pending.proof }
+}
+
+/// Compares the target's owned keys with staging and settles the unchanged staged rows, both in one
+/// join (`DeleteSql::settling`), at the point `compare_staged` would run; leaves the staged rows
+/// that would change the target in `_pgbisync_changed` (returns how many) for the sync to put in
+/// staging's place.
+pub(crate) async fn compare_settling(
+    tx: &Transaction<'_>,
+    pending: Pending,
+    settling: &SettlingSql,
+    source_keys: u64,
+) -> Result<(StagedCheck, u64), tokio_postgres::Error> {
+    without_nested_loops(tx, tx.execute(settling.compare, &[])).await?;
+    let row = tx.query_one(settling.gone, &[]).await?;
+    let changed = without_nested_loops(tx, tx.execute(settling.changed, &[])).await?;
+    tx.batch_execute(&format!("DROP TABLE {}", ident(COMPARED))).await?;
+    Ok((staged_check(&row, source_keys, pending), changed))
 }
 
 /// Runs the delete check of one table. `source` and `target` are the two sides of its direction;

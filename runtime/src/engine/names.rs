@@ -11,6 +11,8 @@ pub const STAGE: &str = shared::STAGE_TABLE;
 pub const BORN_IN_CLOUD: &str = shared::BORN_IN_CLOUD_TABLE;
 /// A full read's staged rows that would change the target (`TableSql::settle`).
 pub const CHANGED: &str = shared::CHANGED_TABLE;
+/// A full read's staged rows that change the target and its owned keys staging lacks.
+pub const COMPARED: &str = shared::COMPARED_TABLE;
 /// The keys of the target rows a delete check deletes.
 pub const GONE: &str = shared::GONE_TABLE;
 /// `(_n, reason)` of the staged rows the checks or the apply refused.

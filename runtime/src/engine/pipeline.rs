@@ -318,16 +318,27 @@ async fn stage_and_apply(
     tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
 
     let duplicates_dropped = dedup(tx, spec, options, rows_read).await.map_err(on_target)?;
+    let source_keys = rows_read - duplicates_dropped;
+    let settle = spec.sql.settle.filter(|_| read.full);
+    let settling = spec.deletes.and_then(|d| d.sql.settling).filter(|_| settle.is_some());
     // Staging holds every key the source has until the unchanged rows leave it.
-    let deletes_compared = match read.deletes {
-        Some(check) => {
-            Some(deletes::compare_staged(tx, check, rows_read - duplicates_dropped).await.map_err(on_target)?)
+    let (deletes_compared, staged) = match (read.deletes, settle, settling) {
+        (Some(check), Some(_), Some(settling)) => {
+            let (check, changed) =
+                deletes::compare_settling(tx, check, &settling, source_keys).await.map_err(on_target)?;
+            (Some(check), swap_in_changed(tx, spec, changed).await.map_err(on_target)?)
         }
-        None => None,
-    };
-    let staged = match spec.sql.settle.filter(|_| read.full) {
-        Some(settle) => settle_unchanged(tx, spec, settle).await.map_err(on_target)?,
-        None => rows_read - duplicates_dropped,
+        (check, settle, _) => {
+            let check = match check {
+                Some(check) => Some(deletes::compare_staged(tx, check, source_keys).await.map_err(on_target)?),
+                None => None,
+            };
+            let staged = match settle {
+                Some(settle) => settle_unchanged(tx, spec, settle).await.map_err(on_target)?,
+                None => source_keys,
+            };
+            (check, staged)
+        }
     };
     check_stage(tx, spec).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, staged, elapsed = ?started.elapsed(), "deduplicated and checked");
@@ -718,6 +729,11 @@ async fn analyze_stage(tx: &Transaction<'_>, spec: &TableSpec, rows: u64) -> Res
 /// the later statements then scan only what changes, not a million dead rows.
 async fn settle_unchanged(tx: &Transaction<'_>, spec: &TableSpec, settle: &str) -> Result<u64, tokio_postgres::Error> {
     let changed = without_nested_loops(tx, tx.execute(settle, &[])).await?;
+    swap_in_changed(tx, spec, changed).await
+}
+
+/// Puts `_pgbisync_changed`, of `changed` rows, in staging's place.
+async fn swap_in_changed(tx: &Transaction<'_>, spec: &TableSpec, changed: u64) -> Result<u64, tokio_postgres::Error> {
     let stage = ident(STAGE);
     tx.batch_execute(&format!("DROP TABLE {stage}; ALTER TABLE {} RENAME TO {stage}", ident(CHANGED))).await?;
     analyze_stage(tx, spec, changed).await?;
