@@ -158,7 +158,8 @@ pub struct SettlingText {
 /// Forward, a full read whose delete check is due and whose unchanged rows settle: both compare
 /// staging with the tenant's target rows by key, the check for the owned keys staging lacks, the
 /// settling for the staged rows no target row holds already. One hashed full join of the two
-/// answers both: at 1M rows, 2.06 s against 2.96 s for the two anti-joins. A staged row that
+/// answers both: at 1M rows, 2.0 s (the join, then the count) against 2.5-2.7 s for the two
+/// anti-joins, in the bench's statement log. A staged row that
 /// meets two target rows of its key (a target without a unique key) counts as changed when one of
 /// them differs, and the update then writes only that one. Not for a tenant reached through a
 /// parent table, whose test would run once per target row.
