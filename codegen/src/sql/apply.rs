@@ -319,15 +319,15 @@ GROUP BY s.{ROW_NUMBER}"#,
 /// newest-wins has run (or the source proved them unique), so only a table without it pays for
 /// `DISTINCT`. The keys go in in the order of the ledger's index (collation "C"): its B-tree then
 /// takes them page by page, where the hash join's order sent each to a random leaf (at 250k keys,
-/// 1.5 s against 1.1 s sorted).
+/// 1.5 s against 1.1 s sorted). The desktop rows that differ are left out by an anti-join, which
+/// hashes only those (a left join hashed every staged row: 1.0 s against 1.15 s).
 pub(crate) fn record_ledger(t: &TableDirection) -> Option<String> {
     let ledger = t.ledger.as_ref().filter(|_| records_ledger(t))?;
     Some(format!(
         r#"INSERT INTO {ledger} (table_name, scope, row_key)
 SELECT {distinct}{table}, {scope}, {key} COLLATE "C"
 FROM {STAGE} s
-LEFT JOIN {FOUND} f ON f.{ROW_NUMBER} = s.{ROW_NUMBER}
-WHERE (f.{ROW_NUMBER} IS NULL OR f.{SAME})
+WHERE NOT EXISTS (SELECT 1 FROM {FOUND} f WHERE f.{ROW_NUMBER} = s.{ROW_NUMBER} AND NOT f.{SAME})
   AND NOT EXISTS (
     SELECT 1 FROM {ledger} l
     WHERE l.table_name = {table} AND l.scope = {scope} AND l.row_key = {key})
