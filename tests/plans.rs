@@ -130,3 +130,42 @@ async fn a_few_mobile_rows_look_their_keys_up_in_a_large_ledger() {
     assert!(read < 1_000, "the run read {read} ledger rows to record 3 keys");
     assert_eq!(count(&desktop, "_reverse_sync_ledger WHERE row_key IN ('[1]', '[2]', '[3]')").await, 3);
 }
+
+/// A statement that runs far past what a linear plan takes is said while it runs (a plan gone
+/// quadratic once ran 9 minutes with nothing said): here the desktop's own trigger makes each row
+/// reverse inserts take 0.25 s, so the apply of 30 rows, expected in well under a second, takes 7.
+/// It is reported and still finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_far_past_its_expected_time_is_reported_while_it_runs() {
+    let pair = Pair::with_schema().await;
+    let (desktop, cloud) = (pair.desktop_client().await, pair.cloud_client().await);
+    cloud
+        .batch_execute(
+            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+             INSERT INTO jobshead (org_id, job_id, client_id, work_desc, source)
+                 SELECT 1, g, 10, 'from the phone ' || g, 'M' FROM generate_series(1, 30) g",
+        )
+        .await
+        .expect("loading mobile jobs");
+    desktop
+        .batch_execute(
+            "INSERT INTO orgmaster (org_id, orgname) VALUES (1, 'Firm one');
+             CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN PERFORM pg_sleep(0.25); RETURN NEW; END $$;
+             CREATE TRIGGER slow_insert BEFORE INSERT ON jobshead FOR EACH ROW EXECUTE FUNCTION slow_insert()",
+        )
+        .await
+        .expect("slowing the desktop's inserts");
+    let dir = tempfile::tempdir().expect("an empty working directory");
+    let (desktop_url, cloud_url) = (pair.desktop_url(), pair.cloud_url());
+    let env =
+        [("PGBISYNC_ORG_ID", TENANT), ("DESKTOP_DATABASE_URL", &*desktop_url), ("CLOUD_DATABASE_URL", &*cloud_url)];
+    let (code, stdout, stderr) = run_binary_in(dir.path(), &env, &["reverse", "--table", "jobshead"]).await;
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let warning = stderr.lines().find(|l| l.contains("the apply statement has run")).unwrap_or_else(|| {
+        panic!("the overrun was not reported:\n{stderr}");
+    });
+    assert!(warning.contains("jobshead") && warning.contains("30 staged rows"), "{warning}");
+    assert!(warning.contains("ANALYZE"), "the report says what to do: {warning}");
+    assert_eq!(count(&desktop, "jobshead").await, 30, "the slow statement still finished");
+}

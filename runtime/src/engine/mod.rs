@@ -19,6 +19,7 @@ pub(crate) mod lock;
 pub(crate) mod metadata;
 pub(crate) mod names;
 mod observer;
+mod overrun;
 mod pipeline;
 mod prepare;
 mod report;

@@ -14,6 +14,7 @@ use super::apply::{apply, set_aside};
 use super::counters::{self, Counting};
 use super::metadata::{self, ReadProof, RunRecord, Scope};
 use super::names::{self, ident, CHANGED, REJECTED, ROW_NUMBER, SET_ASIDE, STAGE};
+use super::overrun::Watch;
 use super::watermark::{self, Horizon};
 use super::{deletes, direct};
 use super::{Observer, Status, TableError, TableReport};
@@ -317,41 +318,46 @@ async fn stage_and_apply(
     source_tx.commit().await.map_err(on_source)?;
     tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
 
-    let duplicates_dropped = dedup(tx, spec, options, rows_read).await.map_err(on_target)?;
+    let target = target_size(tx, spec).await.map_err(on_target)?;
+    let watch = Watch::new(spec, rows_read, target.bytes);
+    let duplicates_dropped = watch.run("dedup", dedup(tx, spec, options, rows_read)).await.map_err(on_target)?;
     let source_keys = rows_read - duplicates_dropped;
     let settle = spec.sql.settle.filter(|_| read.full);
     let settling = spec.deletes.and_then(|d| d.sql.settling).filter(|_| settle.is_some());
     // Staging holds every key the source has until the unchanged rows leave it.
     let (deletes_compared, staged) = match (read.deletes, settle, settling) {
         (Some(check), Some(_), Some(settling)) => {
-            let (check, changed) =
-                deletes::compare_settling(tx, check, &settling, source_keys).await.map_err(on_target)?;
+            let compared = deletes::compare_settling(tx, check, &settling, source_keys);
+            let (check, changed) = watch.run("comparison", compared).await.map_err(on_target)?;
             (Some(check), swap_in_changed(tx, spec, changed).await.map_err(on_target)?)
         }
         (check, settle, _) => {
             let check = match check {
-                Some(check) => Some(deletes::compare_staged(tx, check, source_keys).await.map_err(on_target)?),
+                Some(check) => {
+                    let compared = deletes::compare_staged(tx, check, source_keys);
+                    Some(watch.run("delete check", compared).await.map_err(on_target)?)
+                }
                 None => None,
             };
             let staged = match settle {
-                Some(settle) => settle_unchanged(tx, spec, settle).await.map_err(on_target)?,
+                Some(settle) => watch.run("settle", settle_unchanged(tx, spec, settle)).await.map_err(on_target)?,
                 None => source_keys,
             };
             (check, staged)
         }
     };
-    check_stage(tx, spec).await.map_err(on_target)?;
+    watch.run("check", check_stage(tx, spec)).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, staged, elapsed = ?started.elapsed(), "deduplicated and checked");
     // Before the statements that join the batch to the target: prepare's too.
-    keep_plans_linear(tx, spec, staged).await.map_err(on_target)?;
+    keep_plans_linear(tx, spec, &target, staged).await.map_err(on_target)?;
     for statement in spec.sql.prepare {
-        tx.execute(*statement, &[]).await.map_err(on_target)?;
+        watch.run("lookup", tx.execute(*statement, &[])).await.map_err(on_target)?;
     }
     if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
-        record_ledger(tx, manifest, ledger, staged).await.map_err(on_target)?;
+        watch.run("ledger", record_ledger(tx, manifest, ledger, staged)).await.map_err(on_target)?;
     }
     let first_load = first_load(tx, spec, options, rows_read).await.map_err(on_target)?;
-    let written = apply(tx, spec).await.map_err(on_target)?;
+    let written = watch.run("apply", apply(tx, spec)).await.map_err(on_target)?;
     tracing::debug!(table = spec.name, rows = written, elapsed = ?started.elapsed(), "applied");
     // Nothing the target held can be gone: the check waits for the next run.
     let deletes_compared = deletes_compared.filter(|_| !first_load);
@@ -530,16 +536,35 @@ async fn begin_read<'a>(
 /// over a sequential scan: quadratic as the insert grows the table (150,000 rows took 104 s). A
 /// hash join then reads the target once, which is linear whatever its real size; a small batch
 /// into a large, analyzed table keeps its index lookups.
-async fn keep_plans_linear(tx: &Transaction<'_>, spec: &TableSpec, staged: u64) -> Result<(), tokio_postgres::Error> {
-    let target = ident(spec.target.name);
-    let row = tx.query_one("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)", &[&target]).await?;
-    let estimated: f64 = row.get(0);
+async fn keep_plans_linear(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+    target: &TargetSize,
+    staged: u64,
+) -> Result<(), tokio_postgres::Error> {
     // reltuples is -1 for a table never analyzed (PostgreSQL 14 and later), 0 after an empty ANALYZE.
-    if estimated < staged as f64 {
+    if target.estimated_rows < staged as f64 {
+        let estimated = target.estimated_rows;
         tracing::debug!(table = spec.name, estimated, staged, "target statistics below the batch: hash joins only");
         tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
     }
     Ok(())
+}
+
+/// The target table as the planner believes it (its statistics' row count) and as it is on disk.
+struct TargetSize {
+    estimated_rows: f64,
+    bytes: u64,
+}
+
+async fn target_size(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TargetSize, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "SELECT reltuples::float8, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass($1)",
+            &[&ident(spec.target.name)],
+        )
+        .await?;
+    Ok(TargetSize { estimated_rows: row.get(0), bytes: row.get::<_, i64>(1).max(0) as u64 })
 }
 
 /// Records the keys reverse brings in the ledger, whose insert skips the keys it holds. A batch far
