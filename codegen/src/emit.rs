@@ -241,6 +241,12 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
     if t.tracking.is_some() {
         stage_types.push(quote!(::pgbisync_runtime::wire::Type::TIMESTAMPTZ));
     }
+    let columns = sql::stage_columns(t);
+    // As `sql::stage::dedup` has it: only a table with `dedup` and a key drops duplicates.
+    let dedup_key: Vec<usize> = match t.dedup && !t.key.is_empty() {
+        true => t.key.iter().filter_map(|k| columns.iter().position(|c| c == k)).collect(),
+        false => Vec::new(),
+    };
     let line = t.line as u32;
     let text = sql::table_sql(t);
     let deletes = delete_spec_tokens(t, text.deletes.clone());
@@ -262,6 +268,7 @@ fn table_spec_tokens(t: &TableDirection) -> TokenStream {
             references: &[#(#references),*],
             read_types: &[#(#read_types),*],
             stage_types: &[#(#stage_types),*],
+            dedup_key: &[#(#dedup_key),*],
             manifest_line: #line,
             sql: #sql,
             deletes: #deletes,

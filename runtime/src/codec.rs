@@ -9,6 +9,7 @@ use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCo
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CopyInSink, CopyOutStream};
 
+use crate::distinct_keys::DistinctKeys;
 use crate::spec::TableSpec;
 
 /// Rows between progress updates: often enough for a terminal, rare enough to cost nothing.
@@ -35,6 +36,9 @@ pub trait TableCodec: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TransferStats {
     pub rows: u64,
+    /// No two rows share the key the table's dedup partitions by, proven as they streamed: the
+    /// dedup has nothing to drop. False when not proven (see `distinct_keys`).
+    pub keys_distinct: bool,
 }
 
 /// The object-safe face of a compiled table, so the engine can hold all tables in one list.
@@ -134,6 +138,10 @@ async fn pump<C: TableCodec>(
     let writer = BinaryCopyInWriter::new(target, &types);
     pin_mut!(rows);
     pin_mut!(writer);
+    let mut keys = match layout {
+        Layout::Staged => DistinctKeys::new(C::spec().dedup_key, &types),
+        Layout::Target { .. } => None,
+    };
     let mut n: i64 = 0;
     while let Some(row) = rows.try_next().await.map_err(TransferError::Read)? {
         n += 1;
@@ -143,6 +151,9 @@ async fn pump<C: TableCodec>(
         let source = C::decode(&row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
         let staged = C::convert(source);
         let values = C::stage_values(&staged, &n);
+        if let Some(keys) = keys.as_mut() {
+            keys.add(&values);
+        }
         let written = match layout {
             Layout::Staged => writer.as_mut().write(&values).await,
             Layout::Target { columns, origin } => {
@@ -154,5 +165,5 @@ async fn pump<C: TableCodec>(
         written.map_err(TransferError::Write)?;
     }
     writer.finish().await.map_err(TransferError::Write)?;
-    Ok(TransferStats { rows: n as u64 })
+    Ok(TransferStats { rows: n as u64, keys_distinct: keys.is_some_and(DistinctKeys::all_distinct) })
 }

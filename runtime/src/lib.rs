@@ -9,6 +9,7 @@ pub mod cli;
 pub mod codec;
 mod config;
 pub mod demo;
+mod distinct_keys;
 mod engine;
 pub mod program;
 pub mod spec;

@@ -101,6 +101,9 @@ pub struct TableSpec {
     pub read_types: &'static [Type],
     /// Types of the staging table's columns, in order (the first is the row number `_n`).
     pub stage_types: &'static [Type],
+    /// Where in staging (as `stage_types` counts) the columns of the key the newest-wins dedup
+    /// partitions by are; empty when the table has no dedup.
+    pub dedup_key: &'static [usize],
     /// Where the table is declared in the manifest, for messages.
     pub manifest_line: u32,
     pub sql: TableSql,

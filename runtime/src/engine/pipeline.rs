@@ -18,7 +18,7 @@ use super::overrun::Watch;
 use super::watermark::{self, Horizon};
 use super::{deletes, direct};
 use super::{Observer, Status, TableError, TableReport};
-use crate::codec::{CompiledTable, TransferError};
+use crate::codec::{CompiledTable, TransferError, TransferStats};
 use crate::spec::{ManifestSpec, Mode, Side, TableSpec};
 
 /// Staged batches at least this large are analyzed before they are checked and applied.
@@ -314,13 +314,14 @@ async fn stage_and_apply(
     let progress = |rows| observer.rows_transferred(spec, rows);
     let transferred = table.transfer(out, sink, &progress).await;
     observer.transfer_finished(spec);
-    let rows_read = transferred.map_err(|e| transfer_error(spec, e))?.rows;
+    let transferred = transferred.map_err(|e| transfer_error(spec, e))?;
+    let rows_read = transferred.rows;
     source_tx.commit().await.map_err(on_source)?;
     tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
 
     let target = target_size(tx, spec).await.map_err(on_target)?;
     let watch = Watch::new(spec, rows_read, target.bytes);
-    let duplicates_dropped = watch.run("dedup", dedup(tx, spec, options, rows_read)).await.map_err(on_target)?;
+    let duplicates_dropped = watch.run("dedup", dedup(tx, spec, options, &transferred)).await.map_err(on_target)?;
     let source_keys = rows_read - duplicates_dropped;
     let settle = spec.sql.settle.filter(|_| read.full);
     let settling = spec.deletes.and_then(|d| d.sql.settling).filter(|_| settle.is_some());
@@ -723,16 +724,19 @@ async fn create_stage(
     .await
 }
 
-/// Analyzes a large batch and drops duplicate keys; returns the duplicates dropped.
+/// Analyzes a large batch and drops duplicate keys; returns the duplicates dropped. A batch whose
+/// keys were proven distinct as they streamed has none to drop, and skips the statement.
 async fn dedup(
     tx: &Transaction<'_>,
     spec: &TableSpec,
     options: &RunOptions,
-    rows: u64,
+    staged: &TransferStats,
 ) -> Result<u64, tokio_postgres::Error> {
-    analyze_stage(tx, spec, rows).await?;
+    analyze_stage(tx, spec, staged.rows).await?;
     Ok(match spec.sql.dedup {
-        Some(sql) if !options.unique_sources.contains(spec.source.name) => tx.execute(sql, &[]).await?,
+        Some(sql) if !staged.keys_distinct && !options.unique_sources.contains(spec.source.name) => {
+            tx.execute(sql, &[]).await?
+        }
         _ => 0,
     })
 }
