@@ -32,9 +32,7 @@ pub(crate) struct Watch {
 
 impl Watch {
     pub(crate) fn new(spec: &'static TableSpec, staged: u64, target_bytes: u64) -> Watch {
-        let expected = FLOOR
-            + PER_STAGED_ROW.saturating_mul(u32::try_from(staged).unwrap_or(u32::MAX))
-            + PER_TARGET_BYTE.saturating_mul(u32::try_from(target_bytes).unwrap_or(u32::MAX));
+        let expected = FLOOR + PER_STAGED_ROW.mul_f64(staged as f64) + PER_TARGET_BYTE.mul_f64(target_bytes as f64);
         Watch { spec, staged, target_bytes, expected }
     }
 
