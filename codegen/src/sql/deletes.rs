@@ -122,19 +122,26 @@ fn gone_staged(t: &TableDirection, d: &Deletes) -> Option<String> {
     let mut gone = owned.clone();
     gone.extend(keys.iter().map(|k| format!("t.{k} IS NOT NULL")));
     gone.push(format!("NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE {})", key_match(&t.key)));
-    Some(format!(
+    let listed = format!(
+        "\n    SELECT {key} AS {VERIFY_KEY}\n    FROM {table} t{gone}\n",
+        key = target_key_text(t),
+        table = ident(&t.target.name),
+        gone = where_clause(&gone, "    "),
+    );
+    Some(owned_and_gone(t, &owned, &listed))
+}
+
+/// `(owned rows, gone keys as text[])`: how many target rows the sending side owns (the delete
+/// guard's denominator), and the keys `listed` selects.
+fn owned_and_gone(t: &TableDirection, owned: &[String], listed: &str) -> String {
+    format!(
         r#"SELECT (
     SELECT count(*)
     FROM {table} t{owned}
-), ARRAY(
-    SELECT {key} AS {VERIFY_KEY}
-    FROM {table} t{gone}
-)"#,
+), ARRAY({listed})"#,
         table = ident(&t.target.name),
-        owned = where_clause(&owned, "    "),
-        key = target_key_text(t),
-        gone = where_clause(&gone, "    "),
-    ))
+        owned = where_clause(owned, "    "),
+    )
 }
 
 /// `settling`'s flags on the target rows it joins: a target row is there (NULL on a staged row that
@@ -164,10 +171,10 @@ pub struct SettlingText {
 /// them differs, and the update then writes only that one. Not for a tenant reached through a
 /// parent table, whose test would run once per target row.
 fn settling(t: &TableDirection, d: &Deletes) -> Option<SettlingText> {
-    let keys = target_keys(t);
     if settle(t).is_none() || gone_staged(t, d).is_none() || d.scope_through.is_some() {
         return None;
     }
+    let keys = target_keys(t);
     let owned = and_lines(&owned(t, d), "        ");
     let gone: Vec<String> = std::iter::once(format!("s.{ROW_NUMBER} IS NULL"))
         .chain(std::iter::once(format!("t.{OWNED_FLAG}")))
@@ -192,14 +199,8 @@ WHERE ({gone})
         gone = and_lines(&gone, "    "),
         holds = holds_staged(t).replace('\n', "\n           "),
     );
-    let gone = format!(
-        r#"SELECT (
-    SELECT count(*)
-    FROM {table} t{owned}
-), ARRAY(SELECT c.{VERIFY_KEY} FROM {COMPARED} c WHERE c.{ROW_NUMBER} IS NULL)"#,
-        table = ident(&t.target.name),
-        owned = where_clause(&self::owned(t, d), "    "),
-    );
+    let listed = format!("SELECT c.{VERIFY_KEY} FROM {COMPARED} c WHERE c.{ROW_NUMBER} IS NULL");
+    let gone = owned_and_gone(t, &self::owned(t, d), &listed);
     let changed = format!(
         r#"CREATE TEMPORARY TABLE {CHANGED} ON COMMIT DROP AS
 SELECT s.*

@@ -319,7 +319,7 @@ async fn stage_and_apply(
     source_tx.commit().await.map_err(on_source)?;
     tracing::debug!(table = spec.name, rows = rows_read, elapsed = ?started.elapsed(), "read and staged");
 
-    let target = target_size(tx, spec).await.map_err(on_target)?;
+    let target = table_size(tx, spec.target.name).await.map_err(on_target)?;
     let watch = Watch::new(spec, rows_read, target.bytes);
     let duplicates_dropped = watch.run("dedup", dedup(tx, spec, options, &transferred)).await.map_err(on_target)?;
     let source_keys = rows_read - duplicates_dropped;
@@ -540,7 +540,7 @@ async fn begin_read<'a>(
 async fn keep_plans_linear(
     tx: &Transaction<'_>,
     spec: &TableSpec,
-    target: &TargetSize,
+    target: &TableSize,
     staged: u64,
 ) -> Result<(), tokio_postgres::Error> {
     // reltuples is -1 for a table never analyzed (PostgreSQL 14 and later), 0 after an empty ANALYZE.
@@ -552,20 +552,22 @@ async fn keep_plans_linear(
     Ok(())
 }
 
-/// The target table as the planner believes it (its statistics' row count) and as it is on disk.
-struct TargetSize {
+/// A table as the planner believes it (its statistics' row count: -1 never analyzed, 0 after an
+/// empty ANALYZE or when there is no such table) and as it is on disk.
+struct TableSize {
     estimated_rows: f64,
     bytes: u64,
 }
 
-async fn target_size(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TargetSize, tokio_postgres::Error> {
+async fn table_size(tx: &Transaction<'_>, table: &str) -> Result<TableSize, tokio_postgres::Error> {
     let row = tx
         .query_one(
-            "SELECT reltuples::float8, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass($1)",
-            &[&ident(spec.target.name)],
+            "SELECT coalesce((SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass($1)), 0), \
+                 coalesce(pg_table_size(to_regclass($1)), 0)",
+            &[&ident(table)],
         )
         .await?;
-    Ok(TargetSize { estimated_rows: row.get(0), bytes: row.get::<_, i64>(1).max(0) as u64 })
+    Ok(TableSize { estimated_rows: row.get(0), bytes: row.get::<_, i64>(1).max(0) as u64 })
 }
 
 /// Records the keys reverse brings in the ledger, whose insert skips the keys it holds. A batch far
@@ -582,13 +584,7 @@ async fn record_ledger(
     insert: &str,
     staged: u64,
 ) -> Result<u64, tokio_postgres::Error> {
-    let row = tx
-        .query_one(
-            "SELECT coalesce((SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = to_regclass($1)), 0)::float8",
-            &[&ident(manifest.reverse_ledger)],
-        )
-        .await?;
-    let keys: f64 = row.get(0);
+    let keys = table_size(tx, manifest.reverse_ledger).await?.estimated_rows;
     if (staged as f64) * LEDGER_PROBES_BELOW < keys {
         with_settings(tx, &[("enable_nestloop", "on")], tx.execute(insert, &[])).await
     } else {
