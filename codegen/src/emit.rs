@@ -390,7 +390,7 @@ fn table_direction(t: &TableDirection) -> TokenStream {
                 &#spec_static
             }
 
-            fn decode(row: &BinaryCopyOutRow) -> Result<Self::Source, ::pgbisync_runtime::wire::Error> {
+            fn decode(row: &CopyRow) -> Result<Self::Source, DecodeError> {
                 Ok(#source_ty { #(#decode_fields,)* })
             }
 
@@ -448,7 +448,7 @@ pub fn generate(model: &Model, manifest_display: &str) -> String {
     let file: syn::File = syn::parse_quote! {
         use ::pgbisync_runtime::codec::{Compiled, CompiledTable, TableCodec};
         use ::pgbisync_runtime::spec::*;
-        use ::pgbisync_runtime::wire::{BinaryCopyOutRow, ToSql};
+        use ::pgbisync_runtime::wire::{CopyRow, DecodeError, ToSql};
 
         /// Deployment-wide settings.
         pub static MANIFEST: ManifestSpec = ManifestSpec {

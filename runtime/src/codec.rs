@@ -4,13 +4,13 @@
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::{pin_mut, TryStreamExt};
-use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCopyOutStream};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{CopyInSink, CopyOutStream};
 
 use crate::distinct_keys::DistinctKeys;
 use crate::spec::TableSpec;
+use crate::wire::binary_copy::{CopyReader, CopyWriter, EncodeError, ReadError};
+use crate::wire::{CopyRow, DecodeError};
 
 /// Rows between progress updates: often enough for a terminal, rare enough to cost nothing.
 const PROGRESS_EVERY: i64 = 16_384;
@@ -24,7 +24,7 @@ pub trait TableCodec: Send + Sync + 'static {
 
     fn spec() -> &'static TableSpec;
 
-    fn decode(row: &BinaryCopyOutRow) -> Result<Self::Source, tokio_postgres::Error>;
+    fn decode(row: &CopyRow) -> Result<Self::Source, DecodeError>;
 
     fn convert(source: Self::Source) -> Self::Staged;
 
@@ -81,7 +81,13 @@ pub enum TransferError {
     Decode {
         row: u64,
         #[source]
-        source: tokio_postgres::Error,
+        source: DecodeError,
+    },
+    #[error("writing row {row} to the target: {source}")]
+    Encode {
+        row: u64,
+        #[source]
+        source: EncodeError,
     },
     #[error("reading rows from the source: {0}")]
     Read(#[source] tokio_postgres::Error),
@@ -134,35 +140,40 @@ async fn pump<C: TableCodec>(
     layout: Layout<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<TransferStats, TransferError> {
-    let rows = BinaryCopyOutStream::new(source, C::spec().read_types);
-    let writer = BinaryCopyInWriter::new(target, &types);
-    pin_mut!(rows);
-    pin_mut!(writer);
+    let mut rows = CopyReader::new(source, C::spec().read_types);
     let mut keys = match layout {
         Layout::Staged => DistinctKeys::new(C::spec().dedup_key, &types),
         Layout::Target { .. } => None,
     };
+    let mut writer = CopyWriter::new(target, types);
     let mut n: i64 = 0;
-    while let Some(row) = rows.try_next().await.map_err(TransferError::Read)? {
+    loop {
+        let row = match rows.next().await {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(ReadError::Stream(e)) => return Err(TransferError::Read(e)),
+            Err(ReadError::Decode(e)) => return Err(TransferError::Decode { row: n as u64 + 1, source: e }),
+        };
         n += 1;
         if n % PROGRESS_EVERY == 0 {
             progress(n as u64);
         }
-        let source = C::decode(&row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
+        let source = C::decode(row).map_err(|e| TransferError::Decode { row: n as u64, source: e })?;
         let staged = C::convert(source);
         let values = C::stage_values(&staged, &n);
-        if let Some(keys) = keys.as_mut() {
-            keys.add(&values);
-        }
         let written = match layout {
-            Layout::Staged => writer.as_mut().write(&values).await,
+            Layout::Staged => writer.write(&values),
             Layout::Target { columns, origin } => {
                 let mut values = values[1..=columns].to_vec();
                 values.push(&origin);
-                writer.as_mut().write(&values).await
+                writer.write(&values)
             }
         };
-        written.map_err(TransferError::Write)?;
+        written.map_err(|source| TransferError::Encode { row: n as u64, source })?;
+        if let Some(keys) = keys.as_mut() {
+            keys.add(writer.rows());
+        }
+        writer.send_when_full().await.map_err(TransferError::Write)?;
     }
     writer.finish().await.map_err(TransferError::Write)?;
     Ok(TransferStats { rows: n as u64, keys_distinct: keys.is_some_and(DistinctKeys::all_distinct) })

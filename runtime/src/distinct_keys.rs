@@ -11,8 +11,9 @@
 
 use std::hash::{DefaultHasher, Hasher};
 
-use bytes::BytesMut;
-use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::types::Type;
+
+use crate::wire::binary_copy::RowEncoder;
 
 /// Past this many keys (8 bytes each: 32 MB) the batch is left to the server's dedup, so memory
 /// stays bounded whatever the batch's size.
@@ -23,7 +24,6 @@ pub(crate) struct DistinctKeys {
     /// Each key column's place in the staged values, and its type.
     columns: Vec<(usize, Type)>,
     hashes: Vec<u64>,
-    scratch: BytesMut,
     /// A key could not be hashed faithfully, or there were too many: no proof.
     undecided: bool,
 }
@@ -33,16 +33,11 @@ impl DistinctKeys {
     pub(crate) fn new(key: &[usize], types: &[Type]) -> Option<DistinctKeys> {
         let columns: Vec<(usize, Type)> =
             key.iter().map(|&i| Some((i, types.get(i)?.clone()))).collect::<Option<_>>()?;
-        (!columns.is_empty()).then(|| DistinctKeys {
-            columns,
-            hashes: Vec::new(),
-            scratch: BytesMut::new(),
-            undecided: false,
-        })
+        (!columns.is_empty()).then(|| DistinctKeys { columns, hashes: Vec::new(), undecided: false })
     }
 
-    /// Hashes the key of one row's staged `values`.
-    pub(crate) fn add(&mut self, values: &[&(dyn ToSql + Sync)]) {
+    /// Hashes the key of the row `rows` encoded last.
+    pub(crate) fn add(&mut self, rows: &RowEncoder) {
         if self.undecided {
             return;
         }
@@ -52,22 +47,14 @@ impl DistinctKeys {
         }
         let mut hasher = DefaultHasher::new();
         for (i, ty) in &self.columns {
-            self.scratch.clear();
-            let Some(value) = values.get(*i) else { return self.give_up() };
-            let hashed = match value.to_sql_checked(ty, &mut self.scratch) {
-                Ok(IsNull::Yes) => {
-                    hasher.write_u8(0);
-                    true
-                }
-                Ok(IsNull::No) => {
+            match rows.field(*i) {
+                None => hasher.write_u8(0),
+                Some(bytes) => {
                     hasher.write_u8(1);
-                    hash_value(ty, &self.scratch, &mut hasher)
+                    if !hash_value(ty, bytes, &mut hasher) {
+                        return self.give_up();
+                    }
                 }
-                // The write into staging reports it; here it only means no proof.
-                Err(_) => false,
-            };
-            if !hashed {
-                return self.give_up();
             }
         }
         self.hashes.push(hasher.finish());
@@ -140,13 +127,16 @@ fn integral_numeric(bytes: &[u8]) -> Option<(u16, i16, &[u8])> {
 mod tests {
     use super::*;
     use crate::wire::Numeric;
+    use tokio_postgres::types::ToSql;
 
     /// Whether `keys` (one value per row, staged after the row number) were proven distinct.
     fn proven(ty: Type, keys: &[&(dyn ToSql + Sync)]) -> bool {
-        let mut distinct = DistinctKeys::new(&[1], &[Type::INT8, ty]).expect("a key to check");
+        let mut distinct = DistinctKeys::new(&[1], &[Type::INT8, ty.clone()]).expect("a key to check");
+        let mut rows = RowEncoder::new(vec![Type::INT8, ty]);
         for (n, key) in keys.iter().enumerate() {
             let n = n as i64;
-            distinct.add(&[&n, *key]);
+            rows.encode(&[&n, *key]).expect("a value of the key's type");
+            distinct.add(&rows);
         }
         distinct.all_distinct()
     }
@@ -204,9 +194,13 @@ mod tests {
 
     #[test]
     fn a_composite_key_hashes_its_parts_apart() {
-        let mut distinct = DistinctKeys::new(&[1, 2], &[Type::INT8, Type::TEXT, Type::TEXT]).expect("a key");
-        distinct.add(&[&1i64, &"ab", &"c"]);
-        distinct.add(&[&2i64, &"a", &"bc"]);
+        let types = [Type::INT8, Type::TEXT, Type::TEXT];
+        let mut distinct = DistinctKeys::new(&[1, 2], &types).expect("a key");
+        let mut rows = RowEncoder::new(types.to_vec());
+        for row in [[&1i64 as &(dyn ToSql + Sync), &"ab", &"c"], [&2i64, &"a", &"bc"]] {
+            rows.encode(&row).expect("encodable");
+            distinct.add(&rows);
+        }
         assert!(distinct.all_distinct(), "(ab, c) and (a, bc) are two keys");
     }
 

@@ -58,12 +58,19 @@ pub enum TableError {
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("row {row} of the source cannot be read into its typed field: {}", describe(.source))]
+    #[error("row {row} of the source cannot be read into its typed fields: {source}")]
     Decode {
         table: &'static str,
         row: u64,
         #[source]
-        source: tokio_postgres::Error,
+        source: crate::wire::DecodeError,
+    },
+    #[error("row {row} of the source cannot be written as the target's columns: {source}")]
+    Encode {
+        table: &'static str,
+        row: u64,
+        #[source]
+        source: crate::wire::binary_copy::EncodeError,
     },
     #[error(
         "did not finish within {} s (--table-timeout): a server stopped answering in the middle of a statement \
@@ -96,6 +103,7 @@ impl TableError {
             TableError::Reconnect(_) => true,
             TableError::SchemaDiffers { .. }
             | TableError::Decode { .. }
+            | TableError::Encode { .. }
             | TableError::Unsorted { .. }
             | TableError::Deadline { .. }
             | TableError::LockTimeout { .. } => false,

@@ -371,6 +371,7 @@ pub(crate) fn transfer_error(spec: &'static TableSpec, e: TransferError) -> Tabl
         TransferError::Read(source) => on(spec, spec.direction.source())(source),
         TransferError::Write(source) => on(spec, spec.direction.target())(source),
         TransferError::Decode { row, source } => TableError::Decode { table: spec.name, row, source },
+        TransferError::Encode { row, source } => TableError::Encode { table: spec.name, row, source },
     }
 }
 
