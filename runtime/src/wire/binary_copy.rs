@@ -57,8 +57,8 @@ impl CopyRow {
     /// Field `field` as a `T`, which must accept the field's type.
     pub fn try_get<'a, T: FromSql<'a>>(&'a self, field: usize) -> Result<T, DecodeError> {
         let failed = |source| DecodeError::Field { field, ty: self.types[field].clone(), source };
-        let ty =
-            self.types.get(field).ok_or(DecodeError::FieldCount { expected: field + 1, found: self.types.len() })?;
+        let found = self.types.len();
+        let ty = self.types.get(field).ok_or_else(|| DecodeError::FieldCount { expected: field + 1, found })?;
         if !T::accepts(ty) {
             return Err(failed(format!("is not a {}", std::any::type_name::<T>()).into()));
         }
@@ -74,8 +74,7 @@ impl CopyRow {
 /// messages, or several in one, is read all the same.
 pub struct CopyReader<S> {
     stream: Pin<Box<S>>,
-    /// The unread bytes, from `at`.
-    data: Bytes,
+    /// Where the unread bytes of `row.data` start.
     at: usize,
     started: bool,
     row: CopyRow,
@@ -93,7 +92,6 @@ impl<S: Stream<Item = Result<Bytes, tokio_postgres::Error>>> CopyReader<S> {
     pub fn new(stream: S, types: &'static [Type]) -> Self {
         CopyReader {
             stream: Box::pin(stream),
-            data: Bytes::new(),
             at: 0,
             started: false,
             row: CopyRow { data: Bytes::new(), fields: Vec::with_capacity(types.len()), types },
@@ -109,13 +107,12 @@ impl<S: Stream<Item = Result<Bytes, tokio_postgres::Error>>> CopyReader<S> {
         loop {
             match self.parse_row().map_err(ReadError::Decode)? {
                 Parsed::Row(end) => {
-                    self.row.data = self.data.clone();
                     self.at = end;
                     return Ok(Some(&self.row));
                 }
                 Parsed::End => return Ok(None),
                 Parsed::Incomplete => {
-                    let between_rows = self.at == self.data.len();
+                    let between_rows = self.at == self.row.data.len();
                     if !self.fill().await? {
                         let what = if between_rows { "it ended without its trailer" } else { "it ended inside a row" };
                         return Err(ReadError::Decode(DecodeError::Malformed(what)));
@@ -127,16 +124,16 @@ impl<S: Stream<Item = Result<Bytes, tokio_postgres::Error>>> CopyReader<S> {
 
     async fn header(&mut self) -> Result<(), ReadError> {
         const FIXED: usize = SIGNATURE.len() + 8;
-        while self.data.len() - self.at < FIXED {
+        while self.row.data.len() - self.at < FIXED {
             if !self.fill().await? {
                 return Err(ReadError::Decode(DecodeError::Malformed("it ended before its header")));
             }
         }
-        if &self.data[self.at..self.at + SIGNATURE.len()] != SIGNATURE {
+        if &self.row.data[self.at..self.at + SIGNATURE.len()] != SIGNATURE {
             return Err(ReadError::Decode(DecodeError::Malformed("it lacks the binary COPY signature")));
         }
-        let extension = (&self.data[self.at + FIXED - 4..]).get_u32() as usize;
-        while self.data.len() - self.at < FIXED + extension {
+        let extension = (&self.row.data[self.at + FIXED - 4..]).get_u32() as usize;
+        while self.row.data.len() - self.at < FIXED + extension {
             if !self.fill().await? {
                 return Err(ReadError::Decode(DecodeError::Malformed("it ended inside its header")));
             }
@@ -148,14 +145,15 @@ impl<S: Stream<Item = Result<Bytes, tokio_postgres::Error>>> CopyReader<S> {
     /// Appends the next message to the unread bytes; false at the end of the stream.
     async fn fill(&mut self) -> Result<bool, ReadError> {
         let Some(chunk) = self.stream.try_next().await.map_err(ReadError::Stream)? else { return Ok(false) };
-        if self.at == self.data.len() {
-            self.data = chunk;
+        let data = &mut self.row.data;
+        if self.at == data.len() {
+            *data = chunk;
         } else {
             // Only a row split over messages is copied.
-            let mut joined = BytesMut::with_capacity(self.data.len() - self.at + chunk.len());
-            joined.extend_from_slice(&self.data[self.at..]);
+            let mut joined = BytesMut::with_capacity(data.len() - self.at + chunk.len());
+            joined.extend_from_slice(&data[self.at..]);
             joined.extend_from_slice(&chunk);
-            self.data = joined.freeze();
+            *data = joined.freeze();
         }
         self.at = 0;
         Ok(true)
@@ -163,7 +161,7 @@ impl<S: Stream<Item = Result<Bytes, tokio_postgres::Error>>> CopyReader<S> {
 
     /// Finds the fields of the row at `at`, without consuming it.
     fn parse_row(&mut self) -> Result<Parsed, DecodeError> {
-        let data = &self.data[..];
+        let data = &self.row.data[..];
         let mut at = self.at;
         let Some(count) = data.get(at..at + 2) else { return Ok(Parsed::Incomplete) };
         let count = i16::from_be_bytes([count[0], count[1]]);
