@@ -43,19 +43,19 @@ pub const TRACK: Ident<'static> = Ident(shared::TRACKING);
 /// The rejected table's text column saying why a row was set aside.
 pub const REASON: Ident<'static> = Ident(shared::REASON);
 
-/// A row's text in replace_origin's multiset matching (a manifest may name a column `r`).
-pub const ROW_TEXT: Ident<'static> = Ident("_pgbisync_r");
+/// The hash of a row's text in replace_origin's multiset matching (a manifest may name a column `h`).
+pub const ROW_HASH: Ident<'static> = Ident("_pgbisync_h");
 /// Which copy of identical rows a row is, so k copies in the source keep k copies in the target.
 pub const DUP: Ident<'static> = Ident("_pgbisync_dup");
 /// The physical identity (`ctid`) of a row of a target without a key that replace_origin may delete.
 pub const ROW_ID: Ident<'static> = Ident("_pgbisync_id");
-/// replace_origin: each staged row's number and text; made by `prepare`.
+/// replace_origin: each staged row's number and text's hash; made by `prepare`.
 pub const COPIES: Ident<'static> = Ident(shared::STAGED_COPIES_TABLE);
-/// replace_origin: the owned target rows' identity and text; made by `prepare`.
+/// replace_origin: the owned target rows' identity and text's hash; made by `prepare`.
 pub const OWNED: Ident<'static> = Ident(shared::OWNED_COPIES_TABLE);
-/// replace_origin: the row texts with a different number of copies on each side; made by `prepare`.
+/// replace_origin: the row hashes with a different number of copies on each side; made by `prepare`.
 pub const DIFFER: Ident<'static> = Ident(shared::DIFFER_TABLE);
-/// `DIFFER`'s counts of a text's copies in staging and among the owned target rows.
+/// `DIFFER`'s counts of a hash's copies in staging and among the owned target rows.
 pub const STAGED_COPIES: Ident<'static> = Ident("_pgbisync_staged_copies");
 pub const OWNED_COPIES: Ident<'static> = Ident("_pgbisync_owned_copies");
 /// A row's rank among the rows of its key, newest first; rank 1 is the row newest-wins keeps.
