@@ -352,7 +352,8 @@ async fn stage_and_apply(
     // Before the statements that join the batch to the target: prepare's too.
     keep_plans_linear(tx, spec, &target, staged).await.map_err(on_target)?;
     for statement in spec.sql.prepare {
-        watch.run("lookup", tx.execute(*statement, &[])).await.map_err(on_target)?;
+        // Reverse's lookup in the desktop table, or replace_origin's matching of the two sides.
+        watch.run("pre-apply", tx.execute(*statement, &[])).await.map_err(on_target)?;
     }
     if let Some(ledger) = spec.sql.ledger.filter(|_| options.metadata) {
         watch.run("ledger", record_ledger(tx, manifest, ledger, staged)).await.map_err(on_target)?;
